@@ -1,0 +1,61 @@
+"""Audio features of one window: MFCC 40 + Mel 128 (dB) + contrast 7 + Tonnetz 6 = 181 x 156.
+
+Pure functions of a sample array; every feature uses hop 512 and centred frames at
+22,050 Hz, so a 3.6 s window (79,380 samples) gives 156 frames. One STFT serves the Mel
+spectrogram, MFCC and spectral contrast; Tonnetz runs its own constant-Q chroma.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .constants import (
+    HOP_LENGTH, N_AUDIO_FEATURES, N_AUDIO_FRAMES, N_CONTRAST, N_FFT, N_MELS, N_MFCC, N_TONNETZ,
+    SAMPLE_RATE, SILENCE_RMS, WINDOW_SAMPLES,
+)
+
+
+def fit_length(samples: np.ndarray, n: int = WINDOW_SAMPLES) -> np.ndarray:
+    """Cut or zero-pad (at the end) a (m,) signal to (n,) float32."""
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if samples.size >= n:
+        return samples[:n]
+    return np.pad(samples, (0, n - samples.size))
+
+
+def is_silent(samples: np.ndarray, threshold: float = SILENCE_RMS) -> bool:
+    """True when the signal's RMS (full scale 1.0) is under `threshold`, or it is empty."""
+    samples = np.asarray(samples, dtype=np.float64)
+    return samples.size == 0 or float(np.sqrt(np.mean(samples**2))) < threshold
+
+
+def window_features(samples: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Features of one window.
+
+    samples: (m,) mono float at `sr` Hz; cut or zero-padded to 79,380 samples (3.6 s).
+    Returns: (181, 156) float32, rows = MFCC 0-39, Mel dB 40-167, contrast 168-174,
+    Tonnetz 175-180; columns = frames every 512 samples (23.2 ms).
+    """
+    import librosa  # heavy import, kept local
+
+    if sr != SAMPLE_RATE:
+        raise ValueError(f"expected {SAMPLE_RATE} Hz audio, got {sr} Hz; resample first")
+    y = fit_length(samples)
+    stft_mag = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH, center=True))  # (1025, 156)
+    mel = librosa.feature.melspectrogram(S=stft_mag**2, sr=sr, n_mels=N_MELS)  # (128, 156) power
+    mel_db = librosa.power_to_db(mel, ref=1.0)  # dB re 1.0, floor at max - 80 dB
+    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=N_MFCC)  # (40, 156)
+    contrast = librosa.feature.spectral_contrast(S=stft_mag, sr=sr, n_bands=N_CONTRAST - 1)  # (7, 156)
+    tonnetz = librosa.feature.tonnetz(y=y, sr=sr, hop_length=HOP_LENGTH)  # (6, 156)
+    tonnetz = np.nan_to_num(tonnetz)  # silent stretches give 0/0 in the chroma normalisation
+    feats = np.concatenate([mfcc, mel_db, contrast, tonnetz], axis=0).astype(np.float32)
+    assert feats.shape == (N_AUDIO_FEATURES, N_AUDIO_FRAMES), feats.shape
+    assert N_TONNETZ == tonnetz.shape[0]
+    return feats
+
+
+def window_audio_features(samples: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray | None:
+    """`window_features` of a window's real samples, or None when they are silent."""
+    if is_silent(samples):
+        return None
+    return window_features(samples, sr)

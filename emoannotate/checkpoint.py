@@ -1,0 +1,130 @@
+"""Checkpoints that describe themselves: safetensors weights + a JSON config in its header.
+
+The JSON (metadata key "emoannotate") holds the model config, the labels, the
+preprocessing the model expects (window, frames, sample rate, features), the package
+version and free-form training information. Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from . import constants as C
+from .errors import ModelLoadError
+from .model.net import EmotionNet, ModelConfig
+
+FORMAT = "emoannotate-checkpoint"
+FORMAT_VERSION = 1
+META_KEY = "emoannotate"
+
+
+def current_preprocessing() -> dict:
+    """The preprocessing this code performs; a checkpoint must have been trained with it."""
+    return {
+        "window_s": C.WINDOW_SECONDS,
+        "frames_per_window": C.FRAMES_PER_WINDOW,
+        "face_size": C.FACE_SIZE,
+        "face_crop": "MTCNN box, no margin, resized to 224x224 RGB",
+        "sample_rate": C.SAMPLE_RATE,
+        "hop_length": C.HOP_LENGTH,
+        "n_fft": C.N_FFT,
+        "audio_features": {"mfcc": C.N_MFCC, "mel_db": C.N_MELS, "contrast": C.N_CONTRAST, "tonnetz": C.N_TONNETZ},
+        "audio_frames": C.N_AUDIO_FRAMES,
+    }
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint says about itself."""
+
+    config: ModelConfig
+    preprocessing: dict
+    version: str
+    info: dict = field(default_factory=dict)
+    path: Path | None = None
+    sha256: str | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.config.labels
+
+
+def save_checkpoint(model: EmotionNet, path: str | Path, *, info: dict | None = None) -> Path:
+    """Write the whole network (backbone included) and its description to `path`."""
+    from . import __version__
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "emoannotate_version": __version__,
+        "model": model.config.to_dict(),
+        "preprocessing": current_preprocessing(),
+        "info": info or {},
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta)})
+    tmp.replace(path)
+    return path
+
+
+def read_meta(path: str | Path) -> CheckpointMeta:
+    """Read a checkpoint's description without loading its weights."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(META_KEY)
+    except Exception as err:  # safetensors raises its own error types for bad headers
+        raise ModelLoadError(f"{path}: not a readable safetensors file ({err})") from err
+    if raw is None:
+        raise ModelLoadError(f"{path}: safetensors file without an emoannotate config; was it saved by emoannotate?")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelLoadError(f"{path}: checkpoint format {meta.get('format_version')} is newer than this "
+                             f"emoannotate understands; upgrade emoannotate")
+    return CheckpointMeta(
+        config=ModelConfig.from_dict(meta["model"]),
+        preprocessing=meta["preprocessing"],
+        version=meta.get("emoannotate_version", "?"),
+        info=meta.get("info", {}),
+        path=path,
+        sha256=file_sha256(path),
+    )
+
+
+def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[EmotionNet, CheckpointMeta]:
+    """Rebuild the network from a checkpoint, in eval mode on `device`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: no such checkpoint file")
+    meta = read_meta(path)
+    expected = current_preprocessing()
+    diff = {k for k in expected if meta.preprocessing.get(k) != expected[k]}
+    if diff:
+        raise ModelLoadError(f"{path}: trained with other preprocessing ({', '.join(sorted(diff))}) than this "
+                             f"version of emoannotate computes; use a matching emoannotate version")
+    from safetensors.torch import load_file
+
+    model = EmotionNet(meta.config)
+    try:
+        model.load_state_dict(load_file(str(path), device="cpu"), strict=True)
+    except RuntimeError as err:
+        raise ModelLoadError(f"{path}: weights do not match the model config ({str(err).splitlines()[0]})") from err
+    return model.to(device).eval(), meta
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

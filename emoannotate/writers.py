@@ -1,0 +1,521 @@
+"""Result writers: one class per output format (CSV, JSON, JSONL, SRT), plus a factory.
+
+The base `ResultWriter` owns everything about the destination: the path or stdout ("-"),
+the encoding (UTF-8), the never-overwrite check, flushing and closing. Each subclass only
+turns records into text. Usage, streaming one file at a time as the pipeline finishes it:
+
+    writer = get_writer("csv", model="efficientface-tfusion")
+    writer.check_outputs("out.csv", jobs, overwrite=False)   # before any work starts
+    with writer.open("out.csv"):
+        for file_result in results:
+            writer.write_file(file_result)
+
+Streaming (`ResultWriter.streaming`): CSV and JSONL append each file's rows and flush as
+soon as `write_file` is called, so a crash keeps every finished file. JSON is a single
+document: it buffers the files and writes the document at `close()` (which a `with` block
+calls even when it is left by an exception, so finished files are still written then; only
+a hard kill loses them). SRT writes one complete subtitle file per input file, at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+from . import __version__
+from .constants import EMOTIONS
+from .errors import InputError
+from .records import MOD_AUDIO, MOD_VIDEO, FileResult, MediaJob, WindowResult
+
+STDOUT = "-"  # the output path that means standard output
+
+TIME_DECIMALS = 3  # seconds rounded to ms
+PROB_DECIMALS = 4  # probabilities and confidence
+BOX_DECIMALS = 1  # face box, source-frame pixels
+SRT_CONFIDENCE_DECIMALS = 2  # "happiness 0.82"
+
+# Columns around the per-label probabilities, in output order.
+LEADING_COLUMNS = ("file", "window", "start_s", "end_s", "emotion", "confidence")
+TRAILING_COLUMNS = (
+    "modalities",
+    "face_frames",
+    "face_x1",
+    "face_y1",
+    "face_x2",
+    "face_y2",
+    "max_faces",
+    "partial",
+    "status",
+    "error",
+)
+
+__all__ = [
+    "FORMATS",
+    "STDOUT",
+    "CsvWriter",
+    "JsonWriter",
+    "JsonlWriter",
+    "ResultWriter",
+    "SrtWriter",
+    "check_can_write",
+    "columns",
+    "format_from_path",
+    "format_timestamp",
+    "get_writer",
+    "row_to_dict",
+    "unique_output_paths",
+    "write_results",
+]
+
+
+# --- Rows -------------------------------------------------------------------------------
+
+
+def columns(labels: Sequence[str] = EMOTIONS) -> list[str]:
+    """The output columns (CSV header, JSON row keys) for a model with these labels."""
+    return [*LEADING_COLUMNS, *(f"p_{label}" for label in labels), *TRAILING_COLUMNS]
+
+
+def _rounded(value: float | None, decimals: int) -> float | None:
+    """`value` rounded, or None when it is missing or not finite (NaN is not JSON)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), decimals)
+
+
+def row_to_dict(row: WindowResult, labels: Sequence[str] = EMOTIONS) -> dict[str, Any]:
+    """One window as an ordered dict of `columns(labels)`; missing values are None.
+
+    Times are rounded to 3 decimals (ms), probabilities and confidence to 4, the face box
+    to 1 (pixels). An empty `error` becomes None. Raises ValueError when the row has
+    probabilities for labels other than `labels` (a writer serves one model).
+    """
+    if row.probabilities is not None:
+        if tuple(row.labels) != tuple(labels):
+            raise ValueError(
+                f"{row.file} window {row.window}: labels {row.labels} do not match the "
+                f"writer's labels {tuple(labels)}"
+            )
+        if len(row.probabilities) != len(labels):
+            raise ValueError(
+                f"{row.file} window {row.window}: {len(row.probabilities)} probabilities "
+                f"for {len(labels)} labels"
+            )
+        probs = [_rounded(p, PROB_DECIMALS) for p in row.probabilities]
+    else:
+        probs = [None] * len(labels)
+    box = row.face_box if row.face_box is not None else (None, None, None, None)
+
+    values: list[Any] = [
+        row.file,
+        int(row.window),
+        _rounded(row.start_s, TIME_DECIMALS),
+        _rounded(row.end_s, TIME_DECIMALS),
+        row.emotion,
+        _rounded(row.confidence, PROB_DECIMALS),
+        *probs,
+        row.modalities,
+        int(row.face_frames),
+        *(_rounded(v, BOX_DECIMALS) for v in box),
+        int(row.max_faces),
+        bool(row.partial),
+        row.status,
+        row.error or None,
+    ]
+    return dict(zip(columns(labels), values))
+
+
+def _csv_cell(value: Any) -> str:
+    """A JSON-ready value as CSV text: None is an empty cell, booleans are true/false."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _csv_line(cells: Iterable[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([_csv_cell(c) for c in cells])
+    return buffer.getvalue()
+
+
+def format_timestamp(seconds: float) -> str:
+    """Seconds as an SRT timestamp, HH:MM:SS,mmm (3.6 -> "00:00:03,600")."""
+    if seconds < 0:
+        raise ValueError(f"negative timestamp: {seconds}")
+    total_ms = round(seconds * 1000)
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, ms = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d},{ms:03d}"
+
+
+# --- Paths ------------------------------------------------------------------------------
+
+
+def check_can_write(path: str | Path, overwrite: bool) -> None:
+    """Raise InputError when writing `path` would replace something ("-" is always fine).
+
+    An existing file is refused unless `overwrite`; an existing directory always is.
+    """
+    if str(path) == STDOUT:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; choose a file name for this output")
+    if path.exists() and not overwrite:
+        raise InputError(
+            f"{path} already exists; pass --overwrite to replace it, or choose another path"
+        )
+
+
+def unique_output_paths(
+    jobs: Iterable[MediaJob], out_dir: str | Path, suffix: str
+) -> dict[MediaJob, Path]:
+    """One output path per job: `out_dir / f"{job.key}{suffix}"` (e.g. suffix ".srt").
+
+    `job.key` is unique per job (two inputs with one stem get different keys), so the
+    paths are too; a collision anyway is a bug upstream and raises ValueError.
+    """
+    out_dir = Path(out_dir)
+    paths: dict[MediaJob, Path] = {}
+    owners: dict[Path, MediaJob] = {}
+    for job in jobs:
+        path = out_dir / f"{job.key}{suffix}"
+        if path in owners:
+            raise ValueError(
+                f"{owners[path].path} and {job.path} would both be written to {path}"
+            )
+        owners[path] = job
+        paths[job] = path
+    return paths
+
+
+# --- Writers ----------------------------------------------------------------------------
+
+
+class ResultWriter:
+    """Base of the writers: opens the destination, encodes, flushes; subclasses format.
+
+    Subclasses set `format` and `extension` and override the three formatting hooks:
+    `header()`, `format_file(result)` and `footer()`, each returning text.
+
+    `streaming`: True when `write_file` writes at once (rows survive a later crash);
+    False when the output is buffered and written at `close()`.
+    `per_file`: True when each input file gets its own output (SRT). The target is then
+    a directory, a single `<name><extension>` file (one input only) or "-" (one input only).
+    """
+
+    format: ClassVar[str] = ""
+    extension: ClassVar[str] = ""
+    streaming: ClassVar[bool] = True
+    per_file: ClassVar[bool] = False
+    newline: ClassVar[str | None] = None  # passed to open(); "" for CSV
+
+    def __init__(self, *, model: str = "", labels: Sequence[str] | None = None):
+        self.model = model
+        self.labels: tuple[str, ...] = tuple(labels) if labels is not None else EMOTIONS
+        self._target: str | Path | None = None
+        self._overwrite = False
+        self._stream: IO[str] | None = None
+        self._files_written = 0
+        self._closed = False
+
+    # -- formatting hooks ------------------------------------------------------------
+    def header(self) -> str:
+        """Text that opens the output (or each per-file output)."""
+        return ""
+
+    def format_file(self, result: FileResult) -> str:
+        """Text for one input file's rows (may buffer and return "" instead)."""
+        raise NotImplementedError
+
+    def footer(self) -> str:
+        """Text that ends the output (or each per-file output)."""
+        return ""
+
+    # -- destination -----------------------------------------------------------------
+    def _single_target(self, target: str | Path) -> bool:
+        """For per-file writers: is `target` "-" or one file, rather than a directory?"""
+        return str(target) == STDOUT or Path(target).suffix.lower() == self.extension
+
+    def output_paths(self, target: str | Path, jobs: Sequence[MediaJob]) -> list[Path]:
+        """The files that writing `jobs` to `target` would create (none for "-")."""
+        if str(target) == STDOUT:
+            return []
+        if not self.per_file or self._single_target(target):
+            return [Path(target)]
+        return list(unique_output_paths(jobs, target, self.extension).values())
+
+    def check_outputs(
+        self, target: str | Path, jobs: Sequence[MediaJob], *, overwrite: bool = False
+    ) -> None:
+        """Raise InputError now, before any work, if writing `jobs` to `target` would fail."""
+        if self.per_file and self._single_target(target) and len(jobs) > 1:
+            where = "standard output" if str(target) == STDOUT else str(target)
+            raise InputError(
+                f"{self.format.upper()} makes one file per input, and {len(jobs)} inputs "
+                f"cannot all go to {where}; give a directory instead"
+            )
+        for path in self.output_paths(target, jobs):
+            check_can_write(path, overwrite)
+
+    def _open_stream(self, path: str | Path) -> IO[str]:
+        if str(path) == STDOUT:
+            return sys.stdout
+        path = Path(path)
+        check_can_write(path, self._overwrite)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "w", encoding="utf-8", newline=self.newline)
+
+    @staticmethod
+    def _release(stream: IO[str]) -> None:
+        if stream is sys.stdout:
+            stream.flush()
+        else:
+            stream.close()
+
+    # -- public API ------------------------------------------------------------------
+    def open(self, target: str | Path, *, overwrite: bool = False) -> ResultWriter:
+        """Start writing to `target` (a path, or "-" for stdout); returns self.
+
+        Refuses (InputError) to replace an existing file unless `overwrite`.
+        """
+        if self._target is not None:
+            raise RuntimeError(f"this {type(self).__name__} is already open")
+        self._target, self._overwrite = target, overwrite
+        if self.per_file:
+            if not self._single_target(target):
+                if Path(target).exists() and not Path(target).is_dir():
+                    raise InputError(
+                        f"{target} is a file; {self.format.upper()} output needs a directory"
+                    )
+                Path(target).mkdir(parents=True, exist_ok=True)
+            elif str(target) != STDOUT:
+                check_can_write(target, overwrite)
+        elif self.streaming:
+            self._stream = self._open_stream(target)
+            self._stream.write(self.header())
+            self._stream.flush()
+        else:
+            check_can_write(target, overwrite)  # fail now, not after the whole run
+        return self
+
+    def write_file(self, result: FileResult) -> None:
+        """Write (or buffer, for JSON) all rows of one input file."""
+        if self._target is None or self._closed:
+            raise RuntimeError(f"open this {type(self).__name__} before writing")
+        if self.per_file:
+            self._write_own_output(result)
+        elif self.streaming:
+            assert self._stream is not None
+            self._stream.write(self.format_file(result))
+            self._stream.flush()
+        else:
+            self.format_file(result)  # buffered by the subclass until close()
+        self._files_written += 1
+
+    def _write_own_output(self, result: FileResult) -> None:
+        assert self._target is not None
+        if self._single_target(self._target):
+            if self._files_written:
+                raise RuntimeError(
+                    f"{self._target} holds one input's {self.format.upper()}; "
+                    "give a directory for several (see check_outputs)"
+                )
+            path: str | Path = self._target
+        else:
+            path = Path(self._target) / f"{result.job.key}{self.extension}"
+        stream = self._open_stream(path)
+        try:
+            stream.write(self.header() + self.format_file(result) + self.footer())
+        finally:
+            self._release(stream)
+
+    def close(self) -> None:
+        """Finish the output: write the footer (or the buffered document) and close it."""
+        if self._target is None or self._closed:
+            return
+        self._closed = True
+        if self.per_file:
+            return
+        if self._stream is None:  # buffered: the whole document is written now
+            self._stream = self._open_stream(self._target)
+            self._stream.write(self.header())
+        try:
+            self._stream.write(self.footer())
+        finally:
+            self._release(self._stream)
+            self._stream = None
+
+    def __enter__(self) -> ResultWriter:
+        if self._target is None:
+            raise RuntimeError(f"call open(path) on this {type(self).__name__} first")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _rows(self, result: FileResult) -> list[dict[str, Any]]:
+        return [row_to_dict(row, self.labels) for row in result.windows]
+
+
+class CsvWriter(ResultWriter):
+    """One row per window of every file, with a header line; streams."""
+
+    format = "csv"
+    extension = ".csv"
+    newline = ""  # the csv module writes its own line ends; keeps newlines inside cells
+
+    def header(self) -> str:
+        return _csv_line(columns(self.labels))
+
+    def format_file(self, result: FileResult) -> str:
+        return "".join(_csv_line(row.values()) for row in self._rows(result))
+
+
+class JsonlWriter(ResultWriter):
+    """One JSON object per window, one per line; streams."""
+
+    format = "jsonl"
+    extension = ".jsonl"
+
+    def format_file(self, result: FileResult) -> str:
+        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self._rows(result))
+
+
+class JsonWriter(ResultWriter):
+    """One JSON document of all files; buffered in memory and written at close().
+
+    {"emoannotate_version", "model", "labels",
+     "files": [{"file", "duration_s", "has_video", "has_audio", "error", "windows": [...]}]}
+    """
+
+    format = "json"
+    extension = ".json"
+    streaming = False
+
+    def __init__(self, *, model: str = "", labels: Sequence[str] | None = None):
+        super().__init__(model=model, labels=labels)
+        self._files: list[dict[str, Any]] = []
+
+    def format_file(self, result: FileResult) -> str:
+        info = result.info
+        self._files.append(
+            {
+                "file": _file_name(result),
+                "duration_s": _rounded(info.duration_s, TIME_DECIMALS) if info else None,
+                "has_video": info.has_video if info else None,
+                "has_audio": info.has_audio if info else None,
+                "error": result.error or None,
+                "windows": self._rows(result),
+            }
+        )
+        return ""
+
+    def footer(self) -> str:
+        document = {
+            "emoannotate_version": __version__,
+            "model": self.model,
+            "labels": list(self.labels),
+            "files": self._files,
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+class SrtWriter(ResultWriter):
+    """One SRT per input file; one cue per window with a prediction, e.g. "anger 0.82".
+
+    Cues of windows that had only one modality say so: "(voice only)", "(face only)".
+    Windows without a prediction get no cue; a file without any gets an empty SRT.
+    """
+
+    format = "srt"
+    extension = ".srt"
+    per_file = True
+
+    def format_file(self, result: FileResult) -> str:
+        cues = []
+        for row in result.windows:
+            if row.emotion is None:
+                continue
+            text = row.emotion
+            if row.confidence is not None and math.isfinite(row.confidence):
+                text += f" {row.confidence:.{SRT_CONFIDENCE_DECIMALS}f}"
+            if row.modalities == MOD_AUDIO:
+                text += " (voice only)"
+            elif row.modalities == MOD_VIDEO:
+                text += " (face only)"
+            span = f"{format_timestamp(row.start_s)} --> {format_timestamp(row.end_s)}"
+            cues.append(f"{len(cues) + 1}\n{span}\n{text}\n")
+        return "\n".join(cues)
+
+
+def _file_name(result: FileResult) -> str:
+    """The file's name as its rows give it (the job's path when it has no rows)."""
+    return result.windows[0].file if result.windows else str(result.job.path)
+
+
+# --- Factory ----------------------------------------------------------------------------
+
+_WRITERS: dict[str, type[ResultWriter]] = {
+    cls.format: cls for cls in (CsvWriter, JsonWriter, JsonlWriter, SrtWriter)
+}
+FORMATS = tuple(_WRITERS)  # ("csv", "json", "jsonl", "srt")
+_EXTENSIONS = {cls.extension: name for name, cls in _WRITERS.items()}
+
+
+def get_writer(
+    format: str, *, model: str = "", labels: Sequence[str] | None = None
+) -> ResultWriter:
+    """A new, unopened writer for `format` (one of FORMATS); InputError if unknown."""
+    try:
+        cls = _WRITERS[format.lower()]
+    except KeyError:
+        raise InputError(
+            f"unknown output format {format!r}; choose one of {', '.join(FORMATS)}"
+        ) from None
+    return cls(model=model, labels=labels)
+
+
+def format_from_path(path: str | Path) -> str:
+    """The format named by `path`'s extension (.csv .json .jsonl .srt); InputError if none."""
+    valid = ", ".join(_EXTENSIONS)
+    if str(path) == STDOUT:
+        raise InputError(
+            f"cannot tell the output format of standard output; pass --format "
+            f"({', '.join(FORMATS)})"
+        )
+    suffix = Path(path).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        got = f"extension {suffix!r}" if suffix else "no extension"
+        raise InputError(
+            f"cannot tell the output format of {path} ({got}); use one of {valid}, "
+            f"or pass --format"
+        )
+    return _EXTENSIONS[suffix]
+
+
+def write_results(
+    results: Iterable[FileResult],
+    target: str | Path,
+    *,
+    format: str | None = None,
+    model: str = "",
+    labels: Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Write finished results in one go; `format` defaults to `target`'s extension."""
+    results = list(results)
+    writer = get_writer(format or format_from_path(target), model=model, labels=labels)
+    writer.check_outputs(target, [r.job for r in results], overwrite=overwrite)
+    with writer.open(target, overwrite=overwrite):
+        for result in results:
+            writer.write_file(result)
