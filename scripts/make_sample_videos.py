@@ -5,10 +5,12 @@
 
 Pictures come from packages (scikit-image's astronaut and coffee, matplotlib's Grace
 Hopper); a slow pan, zoom, roll and seeded hand-held shake turn each still into a video.
-Speech is synthesised with the espeak-ng program. Encoding goes through PyAV (libx264 and
-FFmpeg's AAC, one thread, bit-exact flags), so a rerun with the same library versions
-writes the same bytes. Needs: espeak-ng (apt package espeak-ng), PyAV with libx264,
-numpy, pillow, scikit-image, matplotlib; facenet-pytorch for --check only.
+Speech is synthesised with the espeak-ng program. Nothing is random but the shake, drawn
+from fixed seeds. Encoding goes through PyAV (libx264 on one thread and FFmpeg's AAC, with
+bit-exact flags), so a rerun on the same machine with the same versions of espeak-ng,
+PyAV and the pictures' packages writes the same bytes; elsewhere the bytes may differ while
+the clips look and sound the same. Needs: espeak-ng (apt package espeak-ng), PyAV with
+libx264, numpy, pillow, scikit-image, matplotlib; facenet-pytorch for --check only.
 """
 
 from __future__ import annotations
@@ -163,12 +165,14 @@ def check_size(clip: Clip) -> None:
     clip, PyAV's libx264 on an AVX-512 CPU wrote different bytes on each run."""
     width, height = clip.size
     if width % 64 or height % 2:
-        raise SystemExit(f"{clip.name}: size {width}x{height}; want a width divisible by 64, even height")
+        raise SystemExit(
+            f"{clip.name}: size {width}x{height}; want a width divisible by 64, even height"
+        )
 
 
 # --- Tools ------------------------------------------------------------------------------
-def require_tools() -> None:
-    """Fail early, naming the missing tool and how to install it."""
+def require_tools(*, check: bool) -> None:
+    """Fail early, naming each missing tool and how to install it."""
     missing = []
     if shutil.which("espeak-ng") is None:
         missing.append("espeak-ng (the speech synthesiser): sudo apt-get install espeak-ng")
@@ -182,6 +186,11 @@ def require_tools() -> None:
                 missing.append(
                     f"the {codec} encoder in PyAV's FFmpeg: pip install --force-reinstall av"
                 )
+    if check:
+        try:
+            import facenet_pytorch  # noqa: F401
+        except ImportError:
+            missing.append("facenet-pytorch (for --check): pip install facenet-pytorch")
     if missing:
         sys.exit("make_sample_videos.py needs:\n  " + "\n  ".join(missing))
 
@@ -207,7 +216,8 @@ def load_picture(key: str) -> np.ndarray:
 
 # --- Speech -----------------------------------------------------------------------------
 def synthesise(speech: Speech, workdir: Path) -> np.ndarray:
-    """Run espeak-ng; returns the trimmed utterance, mono float32 in [-1, 1] at ESPEAK_RATE, (n,)."""
+    """Run espeak-ng; returns the trimmed utterance: mono float32 in [-1, 1], (n,) at
+    ESPEAK_RATE."""
     wav_path = workdir / "speech.wav"
     cmd = [
         "espeak-ng", "-v", speech.voice, "-s", str(speech.words_per_minute),
@@ -266,7 +276,9 @@ def _ease(u: float) -> float:
     return u * u * (3.0 - 2.0 * u)
 
 
-def camera_path(motion: Motion, n_frames: int, fps: int) -> Iterator[tuple[float, float, float, float]]:
+def camera_path(
+    motion: Motion, n_frames: int, fps: int
+) -> Iterator[tuple[float, float, float, float]]:
     """Per frame: (centre x, centre y, zoom, roll in radians)."""
     rng = np.random.default_rng(motion.seed)
     # Hand-held shake: three slow sines per axis with seeded frequencies and phases.
@@ -322,7 +334,9 @@ def write_wav(path: Path, track: np.ndarray, rate: int) -> None:
         w.writeframes(pcm.tobytes())
 
 
-def write_video(path: Path, clip: Clip, frames: Iterator[np.ndarray], track: np.ndarray | None) -> None:
+def write_video(
+    path: Path, clip: Clip, frames: Iterator[np.ndarray], track: np.ndarray | None
+) -> None:
     """H.264 yuv420p video (+ AAC audio when track is given), packets interleaved in time."""
     import av
 
@@ -360,7 +374,8 @@ def write_video(path: Path, clip: Clip, frames: Iterator[np.ndarray], track: np.
 
 
 def _send_audio(container, stream, track: np.ndarray, pos: int, until: int, clip: Clip) -> int:
-    """Encode whole AAC frames of track from pos (the last one may be short); returns the new pos."""
+    """Encode whole AAC frames of track from pos up to until (only the track's last frame
+    may be short); returns the new pos."""
     import av
 
     layout = {1: "mono", 2: "stereo"}[clip.audio_channels]
@@ -376,8 +391,8 @@ def _send_audio(container, stream, track: np.ndarray, pos: int, until: int, clip
 
 
 def build(clip: Clip, out_dir: Path, workdir: Path) -> Path:
+    """Write one clip into out_dir (overwriting it); returns its path."""
     path = out_dir / clip.name
-    check_size(clip)
     track = soundtrack(clip, workdir) if clip.speech is not None else None
     if clip.picture is None:
         assert track is not None
@@ -463,11 +478,18 @@ def check(out_dir: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: sample_videos/)")
-    parser.add_argument("--check", action="store_true", help="count MTCNN faces in every frame afterwards")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="output folder (default: sample_videos/)"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="afterwards, count MTCNN faces in every frame"
+    )
     args = parser.parse_args(argv)
 
-    require_tools()
+    require_tools(check=args.check)
+    for clip in CLIPS:
+        if clip.picture is not None:
+            check_size(clip)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for clip in CLIPS:
@@ -475,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     total = sum((args.out / c.name).stat().st_size for c in CLIPS)
     print(f"{'total':24s} {total / 1024:7.1f} KiB")
     if total > MAX_FOLDER_BYTES:
-        print(f"warning: the clips exceed {MAX_FOLDER_BYTES // 1024} KiB; raise CRF", file=sys.stderr)
+        limit_kib = MAX_FOLDER_BYTES // 1024
+        print(f"warning: the clips exceed {limit_kib} KiB; raise CRF", file=sys.stderr)
     if args.check and not check(args.out):
         return 1
     return 0

@@ -68,6 +68,32 @@ class TinyBackbone(nn.Module):
         return self.net(x).mean(dim=(2, 3))
 
 
+class FerBackbone(nn.Module):
+    """The FER2013 mini-Xception as a backbone: pooled 128-d features + its 7 expression logits.
+
+    (N, 3, 224, 224) in [0, 1] -> (N, 135). The logits carry what the network learned on
+    FER2013 directly; the pooled map carries the rest.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        from .minixception import MiniXception
+
+        self.net = MiniXception()
+        self.feature_dim = self.net.feature_dim + len(self.net.labels)
+
+    def load_pretrained(self) -> None:
+        """Load the converted FER2013 weights shipped with the package."""
+        from .minixception import load_minixception
+
+        self.net.load_state_dict(load_minixception().state_dict())
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        fmap = self.net.feature_map(self.net.preprocess(x))  # (N, 128, 4, 4)
+        logits = self.net.classifier(fmap).mean(dim=(2, 3))  # (N, 7)
+        return torch.cat([fmap.mean(dim=(2, 3)), logits], dim=1)
+
+
 def build_backbone(name: str) -> nn.Module:
     """A face backbone by name; each has `feature_dim` and `forward_features((N,3,224,224) in [0,1])`."""
     if name == "efficientface":
@@ -75,9 +101,7 @@ def build_backbone(name: str) -> nn.Module:
 
         return EfficientFace()
     if name == "minixception":
-        from .minixception import MiniXception
-
-        return MiniXception()
+        return FerBackbone()
     if name == "tiny":
         return TinyBackbone()
     raise ValueError(f"unknown backbone {name!r}; choose efficientface, minixception or tiny")

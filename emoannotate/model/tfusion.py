@@ -44,11 +44,13 @@ class TFusion(nn.Module):
         if not bool(present.any(dim=1).all()):
             raise ValueError("TFusion needs at least one present modality per sample")
         feats = maps.transpose(2, 3)  # (b, M, T, d)
+        # Absent slots may hold anything, NaN included: zero them before attention, since a
+        # masked key still multiplies its value by 0 and 0 * NaN would reach present tokens.
+        feats = feats.masked_fill(~present[:, :, None, None], 0.0)
         tokens = (feats + self.position + self.modality).reshape(b, m * t, d)
         pad = (~present).repeat_interleave(t, dim=1)  # (b, M*T), True = ignore
         out = self.norm(self.encoder(tokens, src_key_padding_mask=pad)).reshape(b, m, t, d)
         logits = out.masked_fill(~present[:, :, None, None], float("-inf"))
         weights = torch.softmax(logits, dim=1)  # (b, M, T, d), sums to 1 over present modalities
-        feats = feats.masked_fill(~present[:, :, None, None], 0.0)  # 0 * anything-finite for absent
         fused = (weights * feats).sum(dim=1)  # (b, T, d)
         return fused.transpose(1, 2), weights.mean(dim=(2, 3))
