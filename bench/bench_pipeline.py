@@ -121,6 +121,9 @@ class Row:
     runs: list[float] = field(default_factory=list)
     note: str = ""
 
+    def __post_init__(self) -> None:  # progress on stderr while the run goes on
+        print(f"  .. {self.stage}: {self.seconds:.3f} s", file=sys.stderr, flush=True)
+
     @property
     def per_window_s(self) -> float:
         return self.seconds / self.windows
@@ -350,10 +353,13 @@ def run_ceiling(ctx: Context) -> list[Row]:
 
 
 def run_pipeline(ctx: Context, workers: int, jobs_inputs: Sequence[str], *, label: str,
-                 detect_max_side: int | None = None, frames_fn=None) -> tuple[Row, dict]:
-    """Time one full `annotate`; detect_max_side / frames_fn patch the inline (workers=0) path."""
+                 detect_max_side: int | None = None, frames_fn=None, threads: int | None = None
+                 ) -> tuple[Row, dict]:
+    """Time one full `annotate`. detect_max_side / frames_fn patch the inline (workers=0) path;
+    threads sets this process's torch threads for the run (workers set their own to 1)."""
     a = ctx.args
     saved = (pipeline._detector, pipeline.iter_window_frames, pipeline._DETECTOR)
+    saved_threads = torch.get_num_threads()
 
     def run():
         jobs = discover(list(jobs_inputs))
@@ -366,11 +372,14 @@ def run_pipeline(ctx: Context, workers: int, jobs_inputs: Sequence[str], *, labe
             pipeline._detector = lambda device="cpu": det
         if frames_fn is not None:
             pipeline.iter_window_frames = frames_fn
+        if threads is not None:
+            torch.set_num_threads(threads)
         t = timed(run, a.repeat)
     finally:
         pipeline._detector, pipeline.iter_window_frames, pipeline._DETECTOR = saved
+        torch.set_num_threads(saved_threads)
     results = t.value
-    rows = [row for fr in results for row in fr.rows]
+    rows = [row for fr in results for row in fr.windows]
     statuses: dict[str, int] = {}
     for row in rows:
         statuses[row.status] = statuses.get(row.status, 0) + 1
@@ -444,7 +453,6 @@ def run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict)
         show(f"PyAV video, thread_type={tt}", t, f"{t.value[0]} frames")
     t = timed(lambda: pyav_decode_all(ctx.clip, thread_type="AUTO", skip_frame="NONREF", audio=False), r)
     show("PyAV video, thread_type=AUTO, skip_frame=NONREF", t, f"{t.value[0]} frames decoded")
-    t = timed(lambda: pyav_decode_all(ctx.clip, audio=True, thread_type="NONE"), r)
     # 2. the decode stage as the pipeline runs it, and variants of it
     print(" decode stage (15 frames per window, converted to RGB) over all windows:")
     base = show("media.iter_window_frames, one pass over all windows",
@@ -550,18 +558,24 @@ def run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict)
     # 7. end to end, inline (workers=0), with the most promising changes patched in
     print(" pipeline workers=0 with changes patched in (bench only):")
     base_row, _ = run_pipeline(ctx, 0, [str(ctx.clip)], label="baseline")
-    show("pipeline workers=0, as shipped", Timing(base_row.runs, [base_row.cpu_s]), base_row.note)
-    for side in (480, 320):
-        row, _ = run_pipeline(ctx, 0, [str(ctx.clip)], label=f"side {side}", detect_max_side=side)
-        show(f"pipeline workers=0, DETECT_MAX_SIDE={side}", Timing(row.runs, [row.cpu_s]),
-             f"{row.note}; x{base_row.seconds / row.seconds:.2f}")
-    row, _ = run_pipeline(ctx, 0, [str(ctx.clip)], label="nonref", frames_fn=_nonref_iter_window_frames)
-    show("pipeline workers=0, skip_frame=NONREF decode", Timing(row.runs, [row.cpu_s]),
-         f"{row.note}; x{base_row.seconds / row.seconds:.2f}")
-    row, _ = run_pipeline(ctx, 0, [str(ctx.clip)], label="both", detect_max_side=480,
-                          frames_fn=_nonref_iter_window_frames)
-    show("pipeline workers=0, NONREF + DETECT_MAX_SIDE=480", Timing(row.runs, [row.cpu_s]),
-         f"{row.note}; x{base_row.seconds / row.seconds:.2f}")
+    show(f"pipeline workers=0, as shipped (torch threads {torch.get_num_threads()})",
+         Timing(base_row.runs, [base_row.cpu_s]), base_row.note)
+    variants = [
+        ("torch threads 1", dict(threads=1)),
+        ("torch threads 1, DETECT_MAX_SIDE=480", dict(threads=1, detect_max_side=480)),
+        ("torch threads 1, DETECT_MAX_SIDE=320", dict(threads=1, detect_max_side=320)),
+        ("torch threads 1, skip_frame=NONREF decode", dict(threads=1, frames_fn=_nonref_iter_window_frames)),
+        ("torch threads 1, NONREF + DETECT_MAX_SIDE=480",
+         dict(threads=1, detect_max_side=480, frames_fn=_nonref_iter_window_frames)),
+    ]
+    for label, kw in variants:
+        row, _ = run_pipeline(ctx, 0, [str(ctx.clip)], label=label, **kw)
+        show(f"pipeline workers=0, {label}", Timing(row.runs, [row.cpu_s]),
+             f"{row.note}; x{base_row.seconds / row.seconds:.2f} vs shipped")
+    for wk in [x for x in ctx.args.workers_list if x > 0]:
+        row, _ = run_pipeline(ctx, wk, [str(ctx.clip)], label=f"workers={wk}, main torch threads 1", threads=1)
+        show(f"pipeline workers={wk}, main-process torch threads 1", Timing(row.runs, [row.cpu_s]),
+             f"{row.note}; x{base_row.seconds / row.seconds:.2f} vs shipped workers=0")
     out["_decode_stage_base_s"] = base
     return out
 
@@ -652,6 +666,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="comma-separated worker counts for the pipeline (default: 0,<cores>)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--torch-threads", type=int, help="torch intra-op threads of this process "
+                                                      "(default: torch's, i.e. the core count)")
     p.add_argument("--repeat", type=int, default=1, help="runs of each timing (the median is shown)")
     p.add_argument("--parts", default="ceiling,pipeline,stages", help="which of ceiling,pipeline,stages to run")
     p.add_argument("--experiments", action="store_true", help="also time the alternatives (several minutes)")
@@ -669,6 +685,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     a = parse_args(argv)
+    if a.torch_threads:
+        torch.set_num_threads(a.torch_threads)
     machine = machine_info()
     clip = a.clip or make_clip(a.seconds, CACHE_DIR / f"astronaut_720p_{a.seconds:g}s.mp4")
     info = probe(clip)

@@ -87,13 +87,24 @@ def read_meta(path: str | Path) -> CheckpointMeta:
         raise ModelLoadError(f"{path}: not a readable safetensors file ({err})") from err
     if raw is None:
         raise ModelLoadError(f"{path}: safetensors file without an emoannotate config; was it saved by emoannotate?")
-    meta = json.loads(raw)
-    if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ModelLoadError(f"{path}: its emoannotate config is not valid JSON ({err})") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelLoadError(f"{path}: not an emoannotate checkpoint (its config has no format {FORMAT!r})")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
         raise ModelLoadError(f"{path}: checkpoint format {meta.get('format_version')} is newer than this "
                              f"emoannotate understands; upgrade emoannotate")
+    try:
+        config = ModelConfig.from_dict(meta["model"])
+        preprocessing = meta["preprocessing"]
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelLoadError(f"{path}: its model config does not fit this version of emoannotate ({err}); "
+                             f"upgrade emoannotate") from err
     return CheckpointMeta(
-        config=ModelConfig.from_dict(meta["model"]),
-        preprocessing=meta["preprocessing"],
+        config=config,
+        preprocessing=preprocessing,
         version=meta.get("emoannotate_version", "?"),
         info=meta.get("info", {}),
         path=path,

@@ -512,11 +512,16 @@ def make_split(samples: Sequence[Sample], *, protocol: str = "speaker", test_spe
     within_ids = {id(s) for s in within_test}
     within_train = [s for s in samples if s.speaker in pinned_speakers and id(s) not in within_ids]
     free = [s for s in samples if s.speaker not in pinned_speakers]
-    if test_speakers:
-        rest, test = split_by_speaker(free, list(test_speakers))
+    if not free:  # every speaker is held out within itself: no speaker-level split to make
+        rest, test = [], []
+    elif test_speakers:
+        known = {s.speaker for s in free}
+        rest, test = split_by_speaker(free, [t for t in test_speakers if t in known] or list(test_speakers))
     else:
         rest, test = split_by_speaker(free, test_fraction=test_fraction, seed=seed)
-    if val_speakers:
+    if not rest:
+        train, val = [], []
+    elif val_speakers:
         train, val = split_by_speaker(rest, list(val_speakers))
     elif val_fraction > 0:
         train, val = split_by_speaker(rest, test_fraction=val_fraction, seed=seed + 1)
@@ -597,6 +602,7 @@ def run_training(*, data: Sequence[str], out: Path, backbone: str = "minixceptio
     from .writers import check_can_write
 
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     state_path = out.with_suffix(".state.pt")
     if not (resume and state_path.is_file()):
         check_can_write(out, overwrite)

@@ -1,0 +1,59 @@
+"""Ship a trained checkpoint as package data: copy it into emoannotate/weights/ and index it.
+
+    python scripts/release_model.py runs/default/model.safetensors --name default \
+        --description "FER mini-Xception faces + RAVDESS voices (22 actors)"
+
+Writes emoannotate/weights/<name>.safetensors and its entry (file, SHA-256, description,
+and the test figures the checkpoint carries) in emoannotate/weights/models.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from emoannotate.checkpoint import file_sha256, read_meta
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "emoannotate" / "weights"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--description", required=True)
+    args = ap.parse_args()
+    meta = read_meta(args.checkpoint)
+    dest = WEIGHTS / f"{args.name}.safetensors"
+    shutil.copyfile(args.checkpoint, dest)
+    dest.chmod(0o644)
+    reports = meta.info.get("test_reports", {})
+    figures = {group: {cond: {k: round(r[k], 4) for k in ("n", "accuracy", "top3_accuracy", "precision", "recall",
+                                                              "ece")}
+                       for cond, r in conds.items()}
+               for group, conds in reports.items()}
+    entry = {
+        "name": args.name,
+        "file": dest.name,
+        "sha256": file_sha256(dest),
+        "description": args.description,
+        "card": {
+            "backbone": meta.config.backbone,
+            "data": meta.info.get("data"),
+            "split": meta.info.get("split"),
+            "temperature": meta.info.get("temperature"),
+            "test_figures": figures,
+            "model_card": "docs/MODEL_CARD.md",
+        },
+    }
+    index_path = WEIGHTS / "models.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {"models": []}
+    index["models"] = [m for m in index["models"] if m["name"] != args.name] + [entry]
+    index_path.write_text(json.dumps(index, indent=2) + "\n")
+    print(f"{dest} ({dest.stat().st_size / 1e6:.1f} MB) sha256 {entry['sha256']}")
+
+
+if __name__ == "__main__":
+    main()

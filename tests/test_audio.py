@@ -1,0 +1,92 @@
+"""Audio features of one window: 181 x 156, padding, silence and the sample rate."""
+
+import numpy as np
+import pytest
+
+from emoannotate.audio import fit_length, is_silent, window_audio_features, window_features
+from emoannotate.constants import (
+    N_AUDIO_FEATURES, N_AUDIO_FRAMES, N_MELS, N_MFCC, SAMPLE_RATE, SILENCE_RMS, WINDOW_SAMPLES,
+)
+
+MEL_ROWS = slice(N_MFCC, N_MFCC + N_MELS)
+
+
+def tone(seconds: float, hz: float = 440.0, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def full_features() -> np.ndarray:
+    return window_features(tone(3.6))
+
+
+def test_shape_dtype_and_finite(full_features):
+    assert full_features.shape == (N_AUDIO_FEATURES, N_AUDIO_FRAMES) == (181, 156)
+    assert full_features.dtype == np.float32
+    assert np.isfinite(full_features).all()
+
+
+def test_a_tone_peaks_in_the_right_mel_band(full_features):
+    import librosa
+
+    mel_db = full_features[MEL_ROWS]  # (128, 156)
+    centres = librosa.mel_frequencies(n_mels=N_MELS + 2, fmax=SAMPLE_RATE / 2)[1:-1]
+    loudest = centres[int(np.argmax(mel_db[:, N_AUDIO_FRAMES // 2]))]
+    assert loudest == pytest.approx(440.0, rel=0.1)
+
+
+def test_short_input_is_zero_padded(full_features):
+    half = tone(1.8)
+    padded = window_features(half)
+    assert padded.shape == (181, 156)
+    assert np.isfinite(padded).all()
+    # the first frames (far from the cut) match the full tone's; the padded tail is at the floor
+    np.testing.assert_allclose(padded[MEL_ROWS, 5:60], full_features[MEL_ROWS, 5:60], atol=1e-3)
+    tail_db = padded[MEL_ROWS, -20:]
+    assert tail_db.max() < full_features[MEL_ROWS, -20:].max() - 60.0
+    # padding explicitly gives the same features as padding inside
+    np.testing.assert_array_equal(window_features(fit_length(half)), padded)
+
+
+def test_long_input_is_cut():
+    long = tone(5.0)
+    np.testing.assert_array_equal(window_features(long), window_features(long[:WINDOW_SAMPLES]))
+
+
+def test_fit_length():
+    assert fit_length(np.ones(10), 4).tolist() == [1, 1, 1, 1]
+    out = fit_length(np.ones((2, 3)), 8)  # flattened, then padded
+    assert out.dtype == np.float32 and out.tolist() == [1] * 6 + [0, 0]
+
+
+def test_silence_gives_none():
+    assert window_audio_features(np.zeros(WINDOW_SAMPLES, np.float32)) is None
+    assert window_audio_features(np.zeros(0, np.float32)) is None
+    quiet = tone(3.6, amplitude=SILENCE_RMS)  # RMS = amplitude / sqrt(2) < threshold
+    assert window_audio_features(quiet) is None
+
+
+def test_is_silent_threshold():
+    assert is_silent(np.zeros(100))
+    assert is_silent(np.array([]))
+    assert not is_silent(tone(0.1, amplitude=0.01))
+
+
+def test_audible_window_gives_features(full_features):
+    feats = window_audio_features(tone(3.6))
+    np.testing.assert_array_equal(feats, full_features)
+
+
+def test_rows_are_finite_for_mostly_silent_input():
+    y = np.zeros(WINDOW_SAMPLES, np.float32)
+    y[1000:1500] = tone(500 / SAMPLE_RATE, amplitude=0.3)  # a click of tone in silence
+    feats = window_features(y)
+    assert np.isfinite(feats).all()
+
+
+def test_wrong_sample_rate_is_rejected():
+    with pytest.raises(ValueError, match="22050 Hz"):
+        window_features(tone(3.6), sr=16000)
+    with pytest.raises(ValueError):
+        window_audio_features(tone(3.6), sr=44100)

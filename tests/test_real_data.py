@@ -1,0 +1,72 @@
+"""Real RAVDESS recordings through the whole pipeline (MTCNN included) with the tiny model.
+
+Reads ../shared/data (never part of the project; see its README) and skips without it.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from emoannotate.checkpoint import load_checkpoint
+from emoannotate.constants import FRAMES_PER_WINDOW
+from emoannotate.discover import make_jobs
+from emoannotate.media import probe
+from emoannotate.pipeline import Annotator, RunOptions
+from emoannotate.records import MOD_AUDIO, MOD_BOTH, STATUS_NO_FACE, STATUS_OK, STATUS_TOO_SHORT
+from emoannotate.windows import is_too_short, plan_windows
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CLIPS = sorted((DATA / "ravdess" / "Actor_05").glob("*.mp4"))[:3]  # 1280x720, 3.1 to 3.3 s
+VOICES = sorted((DATA / "ravdess-audio").glob("Actor_*/*.flac"))[:3]  # 22,050 Hz mono FLAC
+MIN_FACE_FRAMES = 13  # of 15: a frontal actor; MTCNN may miss a blink-blurred frame or two
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} is absent (RAVDESS is never part of the project)"),
+]
+
+
+@pytest.fixture(scope="module")
+def annotator(tiny_checkpoint) -> Annotator:
+    return Annotator(load_checkpoint(tiny_checkpoint)[0], RunOptions(device="cpu", workers=0, batch_size=8))
+
+
+def test_audio_video_clips(annotator):
+    if len(CLIPS) < 3:
+        pytest.skip("fewer than 3 RAVDESS clips in shared/data/ravdess/Actor_05")
+    results = list(annotator.annotate(make_jobs(CLIPS)))
+    assert [r.job.path for r in results] == CLIPS
+    for result in results:
+        assert result.ok, result.error
+        assert result.info.has_video and result.info.has_audio
+        windows = plan_windows(result.info.duration_s)
+        assert len(result.windows) == len(windows) == 1  # 3.1-3.3 s: one partial window
+        (row,) = result.windows
+        assert row.partial and row.end_s == pytest.approx(probe(result.job.path).duration_s, abs=1e-3)
+        assert row.status == STATUS_OK and row.modalities == MOD_BOTH, result.job.path.name
+        assert MIN_FACE_FRAMES <= row.face_frames <= FRAMES_PER_WINDOW, (result.job.path.name, row.face_frames)
+        assert row.max_faces == 1
+        x1, y1, x2, y2 = row.face_box
+        assert 0 <= x1 < x2 <= result.info.width and 0 <= y1 < y2 <= result.info.height
+        assert x2 - x1 > 100  # a face of a few hundred pixels in a 1280x720 frame
+        assert sum(row.probabilities) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_audio_only_recordings(annotator):
+    if len(VOICES) < 3:
+        pytest.skip("fewer than 3 recordings in shared/data/ravdess-audio")
+    results = list(annotator.annotate(make_jobs(VOICES)))
+    assert [r.job.path for r in results] == VOICES
+    for result in results:
+        assert result.ok, result.error
+        assert result.info.has_audio and not result.info.has_video
+        windows = plan_windows(result.info.duration_s)
+        assert [(w.start_s, w.end_s) for w in result.windows] == [(w.start_s, w.end_s) for w in windows]
+        for row, window in zip(result.windows, windows):
+            if is_too_short(window):
+                assert row.status == STATUS_TOO_SHORT and row.emotion is None
+            else:
+                assert row.status == STATUS_NO_FACE and row.modalities == MOD_AUDIO
+                assert row.face_frames == 0 and row.face_box is None
+                assert row.emotion is not None
+        assert result.windows[0].status == STATUS_NO_FACE

@@ -1,0 +1,154 @@
+"""Training: splits, the feature cache, a smoke training that lowers the loss, train+evaluate end to end."""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from emoannotate.constants import EMOTIONS, FRAMES_PER_WINDOW, N_AUDIO_FEATURES, N_AUDIO_FRAMES, SAMPLE_RATE
+from emoannotate.datasets import Sample
+from emoannotate.errors import DatasetError
+from emoannotate.model.net import EmotionNet, ModelConfig
+from emoannotate.train import (
+    FeatureCache, TrainItem, TrainOptions, compute_sample_inputs, deduplicate, fit, make_split, predict_items,
+)
+
+TINY = dict(backbone="tiny", video_channels=(8, 8, 16, 16), audio_channels=(8, 8, 16), fusion_ff=32, hidden=16)
+
+
+def _sample(i: int, speaker: str, label: str = "anger", rep: str = "01") -> Sample:
+    return Sample(id=f"t{i}", dataset="generic", label=label, speaker=speaker, audio=Path(f"/x/{i}.wav"),
+                  repetition=rep)
+
+
+def test_split_is_speaker_independent_and_holdout_within_is_reported():
+    samples = [_sample(i, f"s:{i % 6}", rep="01" if (i // 6) % 2 else "02") for i in range(60)]
+    split = make_split(samples, test_fraction=0.3, val_fraction=0.2, holdout_within=["s:0:repetition=02"])
+    spk = lambda xs: {s.speaker for s in xs}  # noqa: E731
+    assert not (spk(split.val) & spk(split.test))
+    assert (spk(split.train) & spk(split.test)) == {"s:0"}  # only the held-out-within speaker
+    s0_test = [s for s in split.test if s.speaker == "s:0"]
+    assert s0_test and all(s.repetition == "02" for s in s0_test)
+    assert all(s.repetition == "01" for s in split.train if s.speaker == "s:0")
+    assert split.description["speaker_independent"] is False
+    assert len(split.train) + len(split.val) + len(split.test) == 60
+    plain = make_split(samples, test_fraction=0.3, val_fraction=0.2)
+    assert plain.description["speaker_independent"] is True
+    assert not (spk(plain.train) & spk(plain.test)) and not (spk(plain.train) & spk(plain.val))
+    with pytest.raises(DatasetError, match="SPEAKER:FIELD=VALUE"):
+        make_split(samples, holdout_within=["nonsense"])
+
+
+def test_random_protocol_is_labelled_not_speaker_independent():
+    samples = [_sample(i, f"s:{i % 3}") for i in range(30)]
+    split = make_split(samples, protocol="random", test_fraction=0.3, val_fraction=0.1)
+    assert split.description["speaker_independent"] is False
+    assert len(split.test) == 9
+
+
+def test_deduplicate_keeps_the_copy_with_a_face(tmp_path):
+    a = Sample(id="01-02-01-01-01-05", dataset="ravdess", label="calm", speaker="ravdess:05", audio=tmp_path / "a.flac")
+    b = Sample(id="01-02-01-01-01-05", dataset="ravdess-windows", label="calm", speaker="ravdess:05",
+               faces_dir=tmp_path / "faces")
+    c = Sample(id="01-03-01-01-01-05", dataset="ravdess", label="happiness", speaker="ravdess:05",
+               audio=tmp_path / "c.flac")
+    assert deduplicate([a, b, c]) == [b, c]
+
+
+def _write_wav(path: Path, seconds: float, freq: float, amp: float = 0.3) -> None:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    data = (amp * np.sin(2 * np.pi * freq * t) * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(SAMPLE_RATE)
+        w.writeframes(data.tobytes())
+
+
+def _window_folder(root: Path, n_faces: int, colour: int) -> Path:
+    (root / "faces").mkdir(parents=True)
+    for i in range(n_faces):
+        Image.fromarray(np.full((224, 224, 3), colour, np.uint8)).save(root / "faces" / f"{i:02d}.jpg")
+    _write_wav(root / "audio.wav", 3.6, 220.0 + colour)
+    return root
+
+
+def test_feature_cache_round_trip_and_window_layout(tmp_path):
+    folder = _window_folder(tmp_path / "trial", n_faces=12, colour=90)
+    sample = Sample(id="trial", dataset="generic", label="fear", speaker="generic:a", faces_dir=folder / "faces",
+                    audio=folder / "audio.wav")
+    x = compute_sample_inputs(sample)
+    assert x.crops.shape == (FRAMES_PER_WINDOW, 224, 224, 3) and x.mask.sum() == 12 and not x.mask[12:].any()
+    assert x.audio.shape == (N_AUDIO_FEATURES, N_AUDIO_FRAMES)
+    cache = FeatureCache(tmp_path / "cache")
+    first = cache.get_all([sample])[0]
+    again = FeatureCache(tmp_path / "cache").load(sample)
+    assert again is not None
+    np.testing.assert_array_equal(first.crops, again.crops)
+    np.testing.assert_allclose(first.audio, again.audio)
+
+
+def _synthetic_items(n: int, seed: int, feature_dim: int = 16) -> list[TrainItem]:
+    """Items whose face features and audio carry the label (so a model can learn it)."""
+    g = torch.Generator().manual_seed(seed)
+    items = []
+    for i in range(n):
+        label = i % 3
+        frames = torch.randn(FRAMES_PER_WINDOW, feature_dim, generator=g) * 0.5
+        frames[:, label] += 2.0
+        audio = torch.randn(N_AUDIO_FEATURES, N_AUDIO_FRAMES, generator=g) * 0.5
+        audio[label * 10:(label + 1) * 10] += 2.0
+        has_face = i % 4 != 0
+        items.append(TrainItem(frames if has_face else None, torch.ones(FRAMES_PER_WINDOW, dtype=torch.bool),
+                               audio, label, f"s:{i % 5}", "synthetic", f"i{i}"))
+    return items
+
+
+def test_smoke_training_lowers_the_loss_and_learns():
+    torch.manual_seed(0)
+    model = EmotionNet(ModelConfig(labels=EMOTIONS[:3], **TINY))
+    for p in model.backbone.parameters():
+        p.requires_grad_(False)
+    train, val = _synthetic_items(48, 0), _synthetic_items(24, 1)
+    result = fit(model, train, val, TrainOptions(epochs=6, batch_size=8, lr=3e-3, patience=10, device="cpu"))
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < 0.7 * losses[0], losses
+    logits = predict_items(model, val, torch.device("cpu"))
+    assert (logits.argmax(1) == np.array([it.label for it in val])).mean() > 0.8
+    assert result.temperature > 0 and float(model.temperature) == pytest.approx(result.temperature)
+    # one model, three conditions: face only and voice only still work
+    for use_v, use_a in ((True, False), (False, True)):
+        subset = [it for it in val if it.has_video] if not use_a else val
+        lg = predict_items(model, subset, torch.device("cpu"), use_video=use_v, use_audio=use_a)
+        assert (lg.argmax(1) == np.array([it.label for it in subset])).mean() > 0.6
+
+
+def test_train_and_evaluate_commands_end_to_end(tmp_path):
+    """`run_training` on a generic CSV dataset of synthetic windows, then `run_evaluation`."""
+    from emoannotate.evaluate import run_evaluation
+    from emoannotate.train import run_training
+
+    rows = ["path,label,speaker"]
+    for spk in range(4):
+        for k, label in enumerate(("anger", "sadness")):
+            folder = _window_folder(tmp_path / f"s{spk}_{label}", n_faces=15, colour=40 + 120 * k + spk)
+            rows.append(f"{folder.name},{label},spk{spk}")
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "model.safetensors"
+    run_training(data=[f"generic:{tmp_path / 'data.csv'}"], out=out, test_speakers=["generic:spk3"],
+                 val_speakers=["generic:spk2"], epochs=2, workers=0, cache_dir=tmp_path / "cache",
+                 report_dir=tmp_path / "report", device="cpu")
+    assert out.is_file() and not out.with_suffix(".state.pt").exists()
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert set(report["reports"]["overall"]) >= {"bimodal", "video", "audio"}
+    assert report["about"]["split"]["test_speakers"] == ["generic:spk3"]
+    assert list((tmp_path / "report").glob("confusion_*.png"))
+    text = run_evaluation(data=[f"generic:{tmp_path / 'data.csv'}"], model=str(out), cache_dir=tmp_path / "cache",
+                          workers=0, device="cpu", out_dir=tmp_path / "eval")
+    assert "Bimodal" in text and "Video" in text and "Audio" in text
+    doc = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert doc["reports"]["overall"]["bimodal"]["n"] == 2  # the two windows of the test speaker
