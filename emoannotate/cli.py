@@ -280,9 +280,11 @@ _DATA_HELP = ("Dataset as NAME:PATH (ravdess, ravdess-windows, crema-d, enterfac
 @click.option("-d", "--data", multiple=True, required=True, help=_DATA_HELP)
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write (.safetensors).")
 @click.option("--backbone", type=click.Choice(["minixception", "efficientface"]), default="minixception",
-              show_default=True, help="Face backbone (frozen).")
+              show_default=True, help="Face backbone.")
 @click.option("--backbone-weights", type=click.Path(exists=True, dir_okay=False),
               help="EfficientFace published checkpoint (.pth.tar), for --backbone efficientface.")
+@click.option("--finetune-backbone", is_flag=True, help="Train the face backbone too (default: frozen). "
+              "Keeps face crops in memory; slow without a GPU.")
 @click.option("--protocol", type=click.Choice(["speaker", "random"]), default="speaker", show_default=True,
               help="speaker: no speaker in both train and test; random: the paper's random split.")
 @click.option("--test-speakers", help="Comma-separated test speakers, e.g. ravdess:21,ravdess:22.")
@@ -308,7 +310,7 @@ _DATA_HELP = ("Dataset as NAME:PATH (ravdess, ravdess-windows, crema-d, enterfac
               "report.json, report.txt and confusion PNGs here.")
 @click.option("--overwrite", is_flag=True)
 @click.option("-v", "--verbose", count=True)
-def train(data, out, backbone, backbone_weights, protocol, test_speakers, test_fraction, val_speakers, val_fraction,
+def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, test_speakers, test_fraction, val_speakers, val_fraction,
           holdout_within, neutral, epochs, batch_size, lr, p_pair, seed, device, cache_dir, workers, resume,
           report_dir, overwrite, verbose) -> None:
     """Train a model on one or more datasets and save it as a checkpoint."""
@@ -321,7 +323,8 @@ def train(data, out, backbone, backbone_weights, protocol, test_speakers, test_f
                      val_speakers=_csv(val_speakers), val_fraction=val_fraction, holdout_within=list(holdout_within),
                      neutral=neutral, epochs=epochs, batch_size=batch_size, lr=lr, p_pair=p_pair, seed=seed,
                      device=device, cache_dir=cache_dir, workers=workers, resume=resume,
-                     report_dir=Path(report_dir) if report_dir else None, overwrite=overwrite, console=_console())
+                     report_dir=Path(report_dir) if report_dir else None, overwrite=overwrite,
+                     finetune_backbone=finetune_backbone, console=_console())
     except EmoannotateError as err:
         raise _fail(err) from err
 

@@ -344,12 +344,6 @@ class Annotator:
                 del batch[self.options.batch_size:]
                 flush_batch()
                 batch.extend(rest)
-            if not order or by_index[order[0]].done() is False:
-                # Flush early when the file at the head of the line only waits on the batch.
-                head = by_index[order[0]] if order else None
-                if head is not None and batch and len(head.rows) + sum(
-                        1 for x in batch if x.job_index == head.job.index) >= head.expected:
-                    flush_batch()
             yield from finished()
         if batch:
             flush_batch()

@@ -225,6 +225,7 @@ class TrainOptions:
     seed: int = 0
     device: str = "auto"
     fusion_layers: int = 1
+    finetune_backbone: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -234,7 +235,7 @@ class TrainOptions:
 class TrainItem:
     """A cached sample ready for the network: backbone features instead of crops."""
 
-    frames: torch.Tensor | None  # (15, F) float32
+    frames: torch.Tensor | None  # (15, F) float32 backbone features, or (15, 224, 224, 3) uint8 crops when fine-tuning
     mask: torch.Tensor  # (15,) bool
     audio: torch.Tensor | None  # (181, 156) float32
     label: int
@@ -275,21 +276,27 @@ def build_model(options: TrainOptions, labels: Sequence[str]) -> EmotionNet:
         from .model.efficientface import load_published_state_dict
 
         load_published_state_dict(model.backbone, options.backbone_weights)
-    for p in model.backbone.parameters():
-        p.requires_grad_(False)
-    model.backbone.eval()
+    if not options.finetune_backbone:
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+        model.backbone.eval()
     return model
 
 
 @torch.no_grad()
 def to_items(model: EmotionNet, samples: Sequence[Sample], inputs: Sequence[SampleInputs],
-             device: torch.device, batch: int = 64) -> list[TrainItem]:
-    """Backbone features of every face crop (frozen backbone), paired with audio and label."""
+             device: torch.device, batch: int = 64, *, keep_crops: bool = False) -> list[TrainItem]:
+    """Backbone features of every face crop (frozen backbone), paired with audio and label.
+
+    With `keep_crops` (backbone fine-tuning) the items keep the uint8 crops instead.
+    """
     model.backbone.to(device).eval()
     items = []
     for s, x in zip(samples, inputs):
         frames = None
-        if x.crops is not None and x.mask.any():
+        if keep_crops and x.crops is not None and x.mask.any():
+            frames = torch.from_numpy(x.crops)
+        elif x.crops is not None and x.mask.any():
             crops = torch.from_numpy(x.crops[x.mask]).to(device)
             feats = torch.cat([model.face_features(crops[i:i + batch]) for i in range(0, len(crops), batch)])
             frames = feats.new_zeros(FRAMES_PER_WINDOW, feats.shape[1])
@@ -305,8 +312,14 @@ def to_items(model: EmotionNet, samples: Sequence[Sample], inputs: Sequence[Samp
 def collate(items: Sequence[TrainItem], feature_dim: int, n_audio: tuple[int, int],
             drop_video: Sequence[bool] | None = None, drop_audio: Sequence[bool] | None = None,
             audio_override: Sequence[torch.Tensor | None] | None = None):
-    """Stack items into batch tensors; dropped or missing modalities are masked out, not used."""
+    """Stack items into batch tensors; dropped or missing modalities are masked out, not used.
+
+    Returns (frames, mask, audio, audio_mask, labels): frames is (B, 15, F) features, or,
+    for items holding crops, (K, 224, 224, 3) uint8 with the crops where mask is True.
+    """
     b = len(items)
+    if any(it.frames is not None and it.frames.dtype == torch.uint8 for it in items):
+        return _collate_crops(items, n_audio, drop_video, drop_audio, audio_override)
     frames = torch.zeros(b, FRAMES_PER_WINDOW, feature_dim)
     mask = torch.zeros(b, FRAMES_PER_WINDOW, dtype=torch.bool)
     audio = torch.zeros(b, *n_audio)
@@ -319,6 +332,27 @@ def collate(items: Sequence[TrainItem], feature_dim: int, n_audio: tuple[int, in
         if a is not None and not (drop_audio and drop_audio[k]):
             audio[k], amask[k] = a, True
     return frames, mask, audio, amask, labels
+
+
+def _collate_crops(items, n_audio, drop_video, drop_audio, audio_override):
+    b = len(items)
+    mask = torch.zeros(b, FRAMES_PER_WINDOW, dtype=torch.bool)
+    crops = []
+    _, _, audio, amask, labels = collate([TrainItem(None, it.mask, it.audio, it.label, it.speaker, it.dataset, it.id)
+                                         for it in items], 1, n_audio, drop_video, drop_audio, audio_override)
+    for k, it in enumerate(items):
+        if it.has_video and not (drop_video and drop_video[k]):
+            mask[k] = it.mask
+            crops.append(it.frames[it.mask])
+    faces = torch.cat(crops) if crops else torch.zeros(0, 224, 224, 3, dtype=torch.uint8)
+    return faces, mask, audio, amask, labels
+
+
+def _logits(model: EmotionNet, frames, mask, audio, amask, device) -> torch.Tensor:
+    """Features (B, 15, F) go past the backbone; uint8 crops (K, 224, 224, 3) go through it."""
+    if frames.dtype == torch.uint8:
+        return model(frames.to(device), mask.to(device), audio.to(device), amask.to(device))
+    return model.forward_features(frames.to(device), mask.to(device), audio.to(device), amask.to(device))
 
 
 @torch.no_grad()
@@ -334,8 +368,7 @@ def predict_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.d
         frames, mask, audio, amask, _ = collate(chunk, feature_dim, n_audio,
                                                 drop_video=[not use_video] * len(chunk),
                                                 drop_audio=[not use_audio] * len(chunk))
-        logits = model.forward_features(frames.to(device), mask.to(device), audio.to(device), amask.to(device))
-        out.append(logits.float().cpu())
+        out.append(_logits(model, frames, mask, audio, amask, device).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, len(model.config.labels)), np.float32)
 
 
@@ -356,8 +389,9 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
     seed_everything(options.seed)
     model.to(device)
     # Audio normalisation from the training windows (per feature row, over time and samples).
-    audio_stack = torch.stack([it.audio for it in train if it.audio is not None])  # (N, 181, 156)
-    if len(audio_stack):
+    with_audio = [it.audio for it in train if it.audio is not None]
+    if with_audio:
+        audio_stack = torch.stack(with_audio)  # (N, 181, 156)
         model.audio.set_normalisation(audio_stack.mean(dim=(0, 2)), audio_stack.std(dim=(0, 2)))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=options.lr, weight_decay=options.weight_decay)
@@ -387,7 +421,8 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
     for epoch in range(start_epoch, options.epochs):
         rng.seed(options.seed * 1000 + epoch)
         model.train()
-        model.backbone.eval()
+        if not options.finetune_backbone:
+            model.backbone.eval()
         epoch_items = list(train) + [it for it in video_items for _ in range(repeat - 1)]
         rng.shuffle(epoch_items)
         total, n = 0.0, 0
@@ -409,7 +444,7 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
                 drop_a.append(da and pair is None)
                 override.append(pair)
             frames, mask, audio, amask, labels = collate(chunk, feature_dim, n_audio, drop_v, drop_a, override)
-            logits = model.forward_features(frames.to(device), mask.to(device), audio.to(device), amask.to(device))
+            logits = _logits(model, frames, mask, audio, amask, device)
             loss = loss_fn(logits, labels.to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -596,7 +631,8 @@ def run_training(*, data: Sequence[str], out: Path, backbone: str = "minixceptio
                  val_fraction: float = 0.15, holdout_within: Sequence[str] = (), neutral: str | None = None,
                  epochs: int = 40, batch_size: int = 32, lr: float = 3e-4, p_pair: float = 0.5, seed: int = 0,
                  device: str = "auto", cache_dir=None, workers: int = 2, resume: bool = False,
-                 report_dir: Path | None = None, overwrite: bool = False, console=None) -> Path:
+                 report_dir: Path | None = None, overwrite: bool = False, finetune_backbone: bool = False,
+                 console=None) -> Path:
     """Load datasets, split, cache features, train, calibrate, evaluate on test, save."""
     from .evaluate import evaluate_items, format_reports, reports_to_json, write_report_dir
     from .writers import check_can_write
@@ -617,15 +653,17 @@ def run_training(*, data: Sequence[str], out: Path, backbone: str = "minixceptio
     everything = split.train + split.val + split.test
     inputs = cached_inputs(everything, cache_dir, workers, console)
     options = TrainOptions(backbone=backbone, backbone_weights=backbone_weights, epochs=epochs,
-                           batch_size=batch_size, lr=lr, p_pair=p_pair, seed=seed, device=device)
+                           batch_size=batch_size, lr=lr, p_pair=p_pair, seed=seed, device=device,
+                           finetune_backbone=finetune_backbone)
     seed_everything(seed)
     model = build_model(options, EMOTIONS_DEFAULT)
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        "cpu" if device == "auto" else device)
     n_tr, n_va = len(split.train), len(split.val)
-    train_items = to_items(model, split.train, inputs[:n_tr], dev)
-    val_items = to_items(model, split.val, inputs[n_tr:n_tr + n_va], dev)
-    test_items = to_items(model, split.test, inputs[n_tr + n_va:], dev)
+    keep = options.finetune_backbone
+    train_items = to_items(model, split.train, inputs[:n_tr], dev, keep_crops=keep)
+    val_items = to_items(model, split.val, inputs[n_tr:n_tr + n_va], dev, keep_crops=keep)
+    test_items = to_items(model, split.test, inputs[n_tr + n_va:], dev, keep_crops=keep)
     resume_state = torch.load(state_path, weights_only=True) if resume and state_path.is_file() else None
 
     def on_epoch(rec: dict) -> None:

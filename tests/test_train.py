@@ -152,3 +152,22 @@ def test_train_and_evaluate_commands_end_to_end(tmp_path):
     assert "Bimodal" in text and "Video" in text and "Audio" in text
     doc = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert doc["reports"]["overall"]["bimodal"]["n"] == 2  # the two windows of the test speaker
+
+
+def test_backbone_finetuning_trains_through_the_crops():
+    torch.manual_seed(0)
+    model = EmotionNet(ModelConfig(labels=EMOTIONS[:2], **TINY))
+    items = []
+    for i in range(12):
+        label = i % 2
+        crops = torch.full((FRAMES_PER_WINDOW, 224, 224, 3), 60 + 120 * label, dtype=torch.uint8)
+        mask = torch.ones(FRAMES_PER_WINDOW, dtype=torch.bool)
+        mask[i % FRAMES_PER_WINDOW] = False
+        items.append(TrainItem(crops, mask, None, label, f"s:{i % 3}", "synthetic", f"c{i}"))
+    before = [p.detach().clone() for p in model.backbone.parameters()]
+    result = fit(model, items, [], TrainOptions(epochs=3, batch_size=4, lr=3e-3, device="cpu", p_pair=0,
+                                                finetune_backbone=True))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.backbone.parameters()))
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    logits = predict_items(model, items, torch.device("cpu"))
+    assert logits.shape == (12, 2)
