@@ -67,6 +67,9 @@ CLIP_RATE = "30000/1001"  # fps, 29.97
 FACE_PICTURE_PX = 560  # px, side of the astronaut picture in the clip (her face is ~200 px tall)
 SPEECH = ("Benchmarks on shared machines are noisy, so we compare ratios measured in one run. "
           "The quick brown fox jumps over the lazy dog, and the five boxing wizards jump quickly. ")
+# modules a forkserver imports once before forking workers (librosa itself is a lazy stub)
+FORKSERVER_PRELOAD = ("emoannotate.pipeline", "facenet_pytorch", "librosa.core.spectrum", "librosa.core.constantq",
+                      "librosa.feature", "scipy.signal")
 MODEL_BATCH = 32  # windows per model forward in the stage breakdown
 CHUNK = 8  # windows per worker task, as RunOptions.chunk_windows
 
@@ -374,7 +377,7 @@ def run_pipeline(ctx: Context, workers: int, jobs_inputs: Sequence[str], *, labe
             pipeline.iter_window_frames = frames_fn
         if threads is not None:
             torch.set_num_threads(threads)
-        t = timed(run, a.repeat)
+        t = timed(run, a.pipeline_repeat)
     finally:
         pipeline._detector, pipeline.iter_window_frames, pipeline._DETECTOR = saved
         torch.set_num_threads(saved_threads)
@@ -402,6 +405,16 @@ def stage_inputs(ctx: Context) -> dict:
 
 
 def run_stages(ctx: Context, det: FaceDetector, annot: Annotator) -> tuple[list[Row], dict]:
+    """Each stage alone, at --stage-threads torch threads (default 1, as pipeline workers run)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(ctx.args.stage_threads)
+    try:
+        return _run_stages(ctx, det, annot)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _run_stages(ctx: Context, det: FaceDetector, annot: Annotator) -> tuple[list[Row], dict]:
     r = ctx.args.repeat
     s = stage_inputs(ctx)
     w, frames, samples = s["window"], s["frames"], s["samples"]
@@ -439,7 +452,8 @@ def run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict)
     n, d = ctx.n_windows, ctx.info.duration_s
 
     def show(name: str, t: Timing, extra: str = "") -> float:
-        print(f"  {name:<58} {t.median:8.3f} s  (cpu {t.cpu_median:6.2f}){'  ' + extra if extra else ''}")
+        print(f"  {name:<62} {t.median:8.3f} s  min {min(t.wall):7.3f}  cpu {t.cpu_median:6.2f}"
+              f"{'  ' + extra if extra else ''}", flush=True)
         out[name] = {"seconds": t.median, "runs": t.wall, "cpu_s": t.cpu_median, "note": extra}
         return t.median
 
@@ -549,6 +563,20 @@ def run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict)
     parts = t.value[0]
     show(f"spawn {workers_n} workers + imports + MTCNN + first features", t,
          ", ".join(f"{k} {v:.2f}" for k, v in parts.items()))
+    # forkserver: heavy modules imported once in the server, workers forked from it
+    fs = __import__("multiprocessing").get_context("forkserver")
+    fs.set_forkserver_preload(list(FORKSERVER_PRELOAD))
+
+    def pool_fs(nw):
+        with ProcessPoolExecutor(nw, mp_context=fs, initializer=pipeline._worker_init) as pool:
+            return [f.result() for f in [pool.submit(_cold_start_probe) for _ in range(nw)]]
+
+    t = timed(lambda: pool_fs(workers_n), 1)
+    show(f"forkserver (preload) {workers_n} workers + MTCNN + first features, cold", t,
+         ", ".join(f"{k} {v:.2f}" for k, v in t.value[0].items()))
+    t = timed(lambda: pool_fs(workers_n), r)
+    show(f"forkserver (preload) {workers_n} workers, server already up", t,
+         ", ".join(f"{k} {v:.2f}" for k, v in t.value[0].items()))
     faces = st["faces"]
     task = pipeline._TaskResult(0, tuple(ctx.windows[:CHUNK]), [
         WindowInput(0, x, faces.crops, faces.mask, None, 1, st["features"]) for x in ctx.windows[:CHUNK]])
@@ -641,6 +669,10 @@ def run_ravdess(ctx: Context, workers_list: Sequence[int]) -> dict:
         rows.append(row)
         out[f"workers={wk}"] = {"seconds": row.seconds, "runs": row.runs, "clips_per_s": len(files) / row.seconds,
                                 "statuses": summary["statuses"], "face_frames": summary["face_frames"]}
+    row, summary = run_pipeline(ctx, 0, files, label="pipeline workers=0, torch threads 1", threads=1)
+    row.note += f"; {len(files) / row.seconds:.2f} clips/s"
+    rows.append(row)
+    out["workers=0,threads=1"] = {"seconds": row.seconds, "clips_per_s": len(files) / row.seconds}
     print_table(rows, t_ff.median / len(files), f"RAVDESS Actor_05: {len(files)} clips, {total_s:.1f} s of video "
                 f"(per window = per clip; x ffmpeg against ffmpeg on the same files)")
     out["rows"] = [_row_dict(x, t_ff.median / len(files)) for x in rows]
@@ -668,6 +700,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--torch-threads", type=int, help="torch intra-op threads of this process "
                                                       "(default: torch's, i.e. the core count)")
+    p.add_argument("--stage-threads", type=int, default=1,
+                   help="torch threads for the stage rows (default 1, as in a pipeline worker)")
+    p.add_argument("--pipeline-repeat", type=int, default=1,
+                   help="runs of each whole-pipeline timing (default 1: they take minutes)")
     p.add_argument("--repeat", type=int, default=1, help="runs of each timing (the median is shown)")
     p.add_argument("--parts", default="ceiling,pipeline,stages", help="which of ceiling,pipeline,stages to run")
     p.add_argument("--experiments", action="store_true", help="also time the alternatives (several minutes)")

@@ -101,7 +101,8 @@ def run(inputs, out, fmt, srt_dir, charts_dir, model, hop, min_window, batch_siz
     _setup_logging(verbose, quiet)
     from .discover import discover
     from .pipeline import Annotator, RunOptions
-    from .registry import load_model
+    from .checkpoint import read_meta
+    from .registry import load_model, resolve
     from .writers import format_from_path, get_writer
 
     try:
@@ -111,15 +112,17 @@ def run(inputs, out, fmt, srt_dir, charts_dir, model, hop, min_window, batch_siz
         if not jobs:
             raise EmoannotateError(f"no media files found in {' '.join(inputs)}")
         fmt = fmt or ("csv" if out == "-" else format_from_path(out))
-        writer = get_writer(fmt, model=str(model))
+        model_path = resolve(model)  # fails early, before any work, for an unknown name or path
+        labels = read_meta(model_path).labels
+        writer = get_writer(fmt, model=str(model), labels=labels)
         writer.check_outputs(out, jobs, overwrite=overwrite)
         srt = None
         if srt_dir:
-            srt = get_writer("srt", model=str(model))
+            srt = get_writer("srt", model=str(model), labels=labels)
             srt.check_outputs(srt_dir, jobs, overwrite=overwrite)
         if charts_dir:
             _check_chart_paths(jobs, Path(charts_dir), overwrite)
-        net, meta = load_model(model, device="cpu")
+        net, meta = load_model(model_path, device="cpu")
         annotator = Annotator(net, options)
     except EmoannotateError as err:
         raise _fail(err) from err

@@ -90,6 +90,7 @@ class FaceDetector:
             max_faces = max(max_faces, fb.shape[0])
             areas = (fb[:, 2] - fb[:, 0]) * (fb[:, 3] - fb[:, 1])
             box = fb[int(np.argmax(areas))]
+            box = np.clip(box, 0, [w, h, w, h]).astype(np.float32)  # MTCNN boxes may overhang the frame
             crop = crop_face(frames[i], box, size=size)
             if crop is None:
                 continue

@@ -2,8 +2,9 @@
 
 Decoding, face detection and audio features run in worker processes, a few windows per
 task, while the main process runs the model on batches that span files. Rows are routed
-back by (file, window index) and each file's result is yielded, in input order, as soon as
-all its windows are done, so writers can stream and a crash keeps finished files.
+back by (file, window index) and each file's result is yielded, in input order, once all
+its windows have been through the model (at the latest one batch later), so writers can
+stream and a crash keeps finished files.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .windows import is_too_short, plan_windows
 log = logging.getLogger("emoannotate")
 
 MAX_AUTO_WORKERS = 4
+AUTO_WORKERS_MIN_WINDOWS = 16  # fewer windows run faster in-process than with workers to start
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,10 @@ class RunOptions:
             raise InputError(f"--hop must be a positive number of seconds, got {self.hop_s}")
         if self.workers is not None and self.workers < 0:
             raise InputError(f"--workers must be 0 or more, got {self.workers}")
+        if self.chunk_windows < 1:
+            raise InputError(f"chunk_windows must be at least 1, got {self.chunk_windows}")
+        if self.min_window_s < 0:
+            raise InputError(f"--min-window must be 0 or more seconds, got {self.min_window_s}")
 
 
 class ProgressHook:
@@ -261,15 +267,16 @@ class Annotator:
             states.append(state)
         return states, tasks
 
-    def _n_workers(self, n_tasks: int) -> int:
+    def _n_workers(self, tasks: Sequence[_Task]) -> int:
         w = self.options.workers
-        if w is None:
-            w = min(os.cpu_count() or 1, MAX_AUTO_WORKERS) if n_tasks > 1 else 0
-        return min(w, n_tasks)
+        if w is None:  # a worker costs seconds to start (torch, librosa, MTCNN): only worth it for real work
+            n_windows = sum(len(t.windows) for t in tasks)
+            w = min(os.cpu_count() or 1, MAX_AUTO_WORKERS) if n_windows >= AUTO_WORKERS_MIN_WINDOWS else 0
+        return min(w, len(tasks))
 
     def _task_results(self, tasks: list[_Task]) -> Iterator[_TaskResult]:
         """Run tasks inline or in a process pool, yielding results in task order."""
-        n_workers = self._n_workers(len(tasks))
+        n_workers = self._n_workers(tasks)
         if n_workers == 0:
             det_device = "cuda" if self.device.type == "cuda" else "cpu"
             for t in tasks:

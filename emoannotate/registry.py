@@ -66,7 +66,7 @@ def _verified(path: Path, sha256: str) -> Path:
 def resolve(name_or_path: str | Path) -> Path:
     """A path to an existing checkpoint file, or a shipped model's verified file."""
     p = Path(name_or_path).expanduser()
-    if p.suffix == ".safetensors" or p.exists() or "/" in str(name_or_path):
+    if p.suffix == ".safetensors" or p.is_file() or "/" in str(name_or_path):
         if not p.is_file():
             raise ModelLoadError(f"{p}: no such checkpoint file")
         return p
