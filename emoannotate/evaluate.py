@@ -108,11 +108,11 @@ def run_evaluation(*, data, model: str = "default", split: str = "model", neutra
                    overwrite: bool = False, console=None) -> str:
     """The `evaluate` command: load, pick the test samples, compute every report, write them."""
     from .errors import DatasetError
+    from .pipeline import resolve_device
     from .registry import load_model
     from .train import cached_inputs, load_samples, make_split, to_items
 
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       "cpu" if device == "auto" else device)
+    dev = resolve_device(device)
     net, meta = load_model(model, device=dev)
     samples = load_samples(data, neutral)
     about = {"model": str(model), "sha256": meta.sha256, "data": list(data), "split": split}

@@ -381,11 +381,11 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
     `save_state(state)` is called after each epoch with what `resume_state` takes back.
     """
     from .metrics import fit_temperature
+    from .pipeline import resolve_device
 
     if not train:
         raise DatasetError("no training samples with a usable face or voice")
-    device = torch.device("cuda" if options.device == "auto" and torch.cuda.is_available()
-                          else "cpu" if options.device == "auto" else options.device)
+    device = resolve_device(options.device)
     seed_everything(options.seed)
     model.to(device)
     # Audio normalisation from the training windows (per feature row, over time and samples).
@@ -635,6 +635,7 @@ def run_training(*, data: Sequence[str], out: Path, backbone: str = "minixceptio
                  console=None) -> Path:
     """Load datasets, split, cache features, train, calibrate, evaluate on test, save."""
     from .evaluate import evaluate_items, format_reports, reports_to_json, write_report_dir
+    from .pipeline import resolve_device
     from .writers import check_can_write
 
     out = Path(out)
@@ -657,8 +658,7 @@ def run_training(*, data: Sequence[str], out: Path, backbone: str = "minixceptio
                            finetune_backbone=finetune_backbone)
     seed_everything(seed)
     model = build_model(options, EMOTIONS_DEFAULT)
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       "cpu" if device == "auto" else device)
+    dev = resolve_device(device)
     n_tr, n_va = len(split.train), len(split.val)
     keep = options.finetune_backbone
     train_items = to_items(model, split.train, inputs[:n_tr], dev, keep_crops=keep)
