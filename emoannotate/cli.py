@@ -201,7 +201,8 @@ def _print_summary(console, results, out, meta) -> None:
         share = f"{n_top / max(1, sum(emotions.values())):.0%}" if emotions else "-"
         table.add_row(r.job.path.name, str(len(r.windows)), top, share,
                       ", ".join(f"{k} {v}" for k, v in mods.most_common()),
-                      r.error or ", ".join(f"{k} {v}" for k, v in statuses.most_common()))
+                      "[red]error[/] (see the log above)" if r.error else
+                      ", ".join(f"{k} {v}" for k, v in statuses.most_common()))
     console.print(table)
     n_fail = sum(not r.ok for r in results)
     where = "standard output" if out == "-" else out

@@ -24,8 +24,8 @@ _SEEK_MIN_S = 2.0  # s, seek instead of decoding from the start when the first w
 
 
 def _fail(path: Path, err: Exception) -> MediaError:
-    msg = str(err).strip() or type(err).__name__
-    return MediaError(f"{path}: cannot decode ({msg}); check the file plays, e.g. `ffprobe '{path}'`")
+    msg = (getattr(err, "strerror", None) or str(err)).strip() or type(err).__name__
+    return MediaError(f"{path}: cannot decode: {msg}; check that the file plays (e.g. `ffprobe '{path}'`)")
 
 
 def probe(path: str | Path) -> MediaInfo:
