@@ -445,11 +445,30 @@ def _run_stages(ctx: Context, det: FaceDetector, annot: Annotator) -> tuple[list
     return rows, {"faces": faces, "features": feats, **s}
 
 
+EXPERIMENT_GROUPS = ("decode", "convert", "mtcnn", "threads", "audio", "pool", "pipeline")
+
+
 def run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict) -> dict:
-    """Alternatives to the package's choices, timed in this run; each returns seconds."""
-    r, out = ctx.args.repeat, {}
+    """Alternatives to the package's choices, timed in this run (--experiment-groups picks).
+
+    Micro-benchmarks run at --stage-threads torch threads (as in a worker), except the
+    "threads" group, which compares thread counts, and the "pipeline" group, whose runs
+    say their own.
+    """
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(ctx.args.stage_threads)
+    try:
+        return _run_experiments(ctx, det, annot, st, default_threads)
+    finally:
+        torch.set_num_threads(default_threads)
+
+
+def _run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict, default_threads: int) -> dict:
+    r, out, groups = ctx.args.repeat, {}, ctx.args.groups_set
     frames, w, samples = st["frames"], st["window"], st["samples"]
-    n, d = ctx.n_windows, ctx.info.duration_s
+    n = ctx.n_windows
+    small = _detect_size(ctx.info.width, ctx.info.height, DETECT_MAX_SIDE)
+    dev = "cuda" if ctx.args.device == "cuda" else "cpu"
 
     def show(name: str, t: Timing, extra: str = "") -> float:
         print(f"  {name:<62} {t.median:8.3f} s  min {min(t.wall):7.3f}  cpu {t.cpu_median:6.2f}"
@@ -457,154 +476,143 @@ def run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict)
         out[name] = {"seconds": t.median, "runs": t.wall, "cpu_s": t.cpu_median, "note": extra}
         return t.median
 
-    print("\nExperiments (whole file unless noted)")
-    # 1. decoder threads and skipping non-reference frames
-    print(" decode every frame of the file, no conversion:")
-    for thr in (None, 1):
-        show(f"ffmpeg -f null, -threads {thr or 'auto'}", timed(lambda: ffmpeg_null(ctx.clip, thr), r))
-    for tt in ("NONE", "SLICE", "FRAME", "AUTO"):
-        t = timed(lambda: pyav_decode_all(ctx.clip, thread_type=tt, audio=False), r)
-        show(f"PyAV video, thread_type={tt}", t, f"{t.value[0]} frames")
-    t = timed(lambda: pyav_decode_all(ctx.clip, thread_type="AUTO", skip_frame="NONREF", audio=False), r)
-    show("PyAV video, thread_type=AUTO, skip_frame=NONREF", t, f"{t.value[0]} frames decoded")
-    # 2. the decode stage as the pipeline runs it, and variants of it
-    print(" decode stage (15 frames per window, converted to RGB) over all windows:")
-    base = show("media.iter_window_frames, one pass over all windows",
-                timed(lambda: list(iter_window_frames(ctx.clip, ctx.windows, n_frames=FRAMES_PER_WINDOW)), r))
-    chunks = [ctx.windows[i:i + CHUNK] for i in range(0, n, CHUNK)]
-    show(f"media.iter_window_frames, in chunks of {CHUNK} (as worker tasks)",
-         timed(lambda: [list(iter_window_frames(ctx.clip, c, n_frames=FRAMES_PER_WINDOW)) for c in chunks], r))
-    show("variant: same, no RGB conversion (decode only)",
-         timed(lambda: window_frames_variant(ctx.clip, ctx.windows, convert=False), r))
-    small = _detect_size(ctx.info.width, ctx.info.height, DETECT_MAX_SIDE)
-    show(f"variant: reformat to {small[0]}x{small[1]} rgb24 in swscale",
-         timed(lambda: window_frames_variant(ctx.clip, ctx.windows, size=small), r))
-    t = timed(lambda: window_frames_variant(ctx.clip, ctx.windows, skip_frame="NONREF"), r)
-    show("variant: skip_frame=NONREF, full-size RGB", t)
-    nonref_frames = t.value
-    show("variant: thread_type=NONE (single-threaded decoder)",
-         timed(lambda: window_frames_variant(ctx.clip, ctx.windows, thread_type="NONE"), r))
-    # 3. frame conversion costs per frame
-    print(" per frame, 1280x720 -> array (mean of the window's 15 frames):")
-    with av.open(str(ctx.clip)) as c:
-        vframes = []
-        for f in c.decode(video=0):
-            vframes.append(f)
-            if len(vframes) == FRAMES_PER_WINDOW:
-                break
-    k = len(vframes)
-    conv = {
-        "to_ndarray(rgb24) full size": lambda: [f.to_ndarray(format="rgb24") for f in vframes],
-        f"reformat({small[0]}x{small[1]}, rgb24).to_ndarray()":
-            lambda: [f.reformat(width=small[0], height=small[1], format="rgb24").to_ndarray() for f in vframes],
-        "PIL resize full RGB -> detect size (faces._shrink)":
-            lambda: [FaceDetector._shrink(x, small[0] / ctx.info.width) for x in frames],
-        "to_ndarray(yuv420p) (no colour conversion)": lambda: [f.to_ndarray() for f in vframes],
-    }
-    for name, fn in conv.items():
-        t = timed(fn, max(r, 3), warmup=1)
-        t.wall = [x / k for x in t.wall]
-        t.cpu = [x / k for x in t.cpu]
-        show(name + " /frame", t)
-    # 4. MTCNN: detection size, smallest face, threads
-    print(" MTCNN on the window's 15 frames:")
-    ref = det.detect(frames)
-    dev = "cuda" if ctx.args.device == "cuda" else "cpu"
-    for side in (320, 480, 640, 960, 1280):
-        d2 = FaceDetector(device=dev, detect_max_side=side)
+    print(f"\nExperiments (whole file unless noted; torch threads {ctx.args.stage_threads} unless noted)")
+    if "decode" in groups:
+        print(" decode every frame of the file, no conversion:")
+        for thr in (None, 1):
+            show(f"ffmpeg -f null, -threads {thr or 'auto'}", timed(lambda: ffmpeg_null(ctx.clip, thr), r))
+        for tt in ("NONE", "SLICE", "FRAME", "AUTO"):
+            t = timed(lambda: pyav_decode_all(ctx.clip, thread_type=tt, audio=False), r)
+            show(f"PyAV video, thread_type={tt}", t, f"{t.value[0]} frames")
+        t = timed(lambda: pyav_decode_all(ctx.clip, thread_type="AUTO", skip_frame="NONREF", audio=False), r)
+        show("PyAV video, thread_type=AUTO, skip_frame=NONREF", t, f"{t.value[0]} frames decoded")
+        print(" decode stage (15 frames per window, converted to RGB) over all windows:")
+        show("media.iter_window_frames, one pass over all windows",
+             timed(lambda: list(iter_window_frames(ctx.clip, ctx.windows, n_frames=FRAMES_PER_WINDOW)), r))
+        chunks = [ctx.windows[i:i + CHUNK] for i in range(0, n, CHUNK)]
+        show(f"media.iter_window_frames, in chunks of {CHUNK} (as worker tasks)",
+             timed(lambda: [list(iter_window_frames(ctx.clip, c, n_frames=FRAMES_PER_WINDOW)) for c in chunks], r),
+             f"{len(chunks)} chunks, each seeks to the keyframe before it")
+        show("variant: same, no RGB conversion (decode only)",
+             timed(lambda: window_frames_variant(ctx.clip, ctx.windows, convert=False), r))
+        show(f"variant: reformat to {small[0]}x{small[1]} rgb24 in swscale",
+             timed(lambda: window_frames_variant(ctx.clip, ctx.windows, size=small), r))
+        show("variant: skip_frame=NONREF, full-size RGB",
+             timed(lambda: window_frames_variant(ctx.clip, ctx.windows, skip_frame="NONREF"), r))
+        show("variant: thread_type=NONE (single-threaded decoder)",
+             timed(lambda: window_frames_variant(ctx.clip, ctx.windows, thread_type="NONE"), r))
+    if "convert" in groups:
+        print(" per frame, 1280x720 -> array (mean of the window's 15 frames):")
+        with av.open(str(ctx.clip)) as c:
+            vframes = []
+            for f in c.decode(video=0):
+                vframes.append(f)
+                if len(vframes) == FRAMES_PER_WINDOW:
+                    break
+        k = len(vframes)
+        conv = {
+            "to_ndarray(rgb24) full size": lambda: [f.to_ndarray(format="rgb24") for f in vframes],
+            f"reformat({small[0]}x{small[1]}, rgb24).to_ndarray()":
+                lambda: [f.reformat(width=small[0], height=small[1], format="rgb24").to_ndarray() for f in vframes],
+            "PIL resize full RGB -> detect size (faces._shrink)":
+                lambda: [FaceDetector._shrink(x, small[0] / ctx.info.width) for x in frames],
+            "to_ndarray(yuv420p) (no colour conversion)": lambda: [f.to_ndarray() for f in vframes],
+        }
+        for name, fn in conv.items():
+            t = timed(fn, max(r, 3), warmup=1)
+            t.wall = [x * 1000 / k for x in t.wall]
+            t.cpu = [x * 1000 / k for x in t.cpu]
+            show(name + " (ms per frame)", t)
+    if "mtcnn" in groups:
+        print(" MTCNN on the window's 15 frames:")
+        ref = det.detect(frames)
+        for side in (320, 480, 640, 960):
+            d2 = FaceDetector(device=dev, detect_max_side=side)
+            t = timed(lambda: d2.detect(frames), r, warmup=1)
+            show(f"detect side {side}px", t, _face_agreement(ref, t.value))
+        d2 = FaceDetector(device=dev, detect_max_side=DETECT_MAX_SIDE, min_face_px=80)
         t = timed(lambda: d2.detect(frames), r, warmup=1)
-        show(f"detect side {side}px", t, _face_agreement(ref, t.value))
-    d2 = FaceDetector(device=dev, detect_max_side=DETECT_MAX_SIDE, min_face_px=80)
-    t = timed(lambda: d2.detect(frames), r, warmup=1)
-    show(f"detect side {DETECT_MAX_SIDE}px, min_face_px=80", t, _face_agreement(ref, t.value))
-    d2 = FaceDetector(device=dev, detect_max_side=DETECT_MAX_SIDE)
-    small_frames = window_frames_variant(ctx.clip, [w], size=small)[0]
-    t = timed(lambda: d2.mtcnn.detect(np.stack(small_frames)), r, warmup=1)
-    show("mtcnn.detect alone on pre-shrunk frames (no resize, no crop)", t)
-    t = timed(lambda: det.detect(nonref_frames[w.index]), r, warmup=1)
-    show("detect on the NONREF-decoded frames of the window", t, _face_agreement(ref, t.value))
-    threads = torch.get_num_threads()
-    for nt in sorted({1, threads}):
-        torch.set_num_threads(nt)
-        show(f"detect side {DETECT_MAX_SIDE}px, torch threads {nt}", timed(lambda: det.detect(frames), r, warmup=1))
+        show(f"detect side {DETECT_MAX_SIDE}px, min_face_px=80", t, _face_agreement(ref, t.value))
+        small_frames = np.stack(window_frames_variant(ctx.clip, [w], size=small)[0])
+        t = timed(lambda: det.mtcnn.detect(small_frames), r, warmup=1)
+        show("mtcnn.detect alone on frames shrunk by swscale", t, "no PIL shrink, no crops")
+        nonref = window_frames_variant(ctx.clip, [w], skip_frame="NONREF")[0]
+        t = timed(lambda: det.detect(nonref), r, warmup=1)
+        show("detect on the NONREF-decoded frames of the window", t, _face_agreement(ref, t.value))
+    if "threads" in groups:
+        print(" torch intra-op threads (this process):")
         faces = st["faces"]
         inputs = [WindowInput(0, w, faces.crops if faces.n_found else None, faces.mask, None, 1, st["features"])
                   for _ in range(MODEL_BATCH)]
-        show(f"model forward batch {MODEL_BATCH}, torch threads {nt}", timed(lambda: annot.predict(inputs), r, warmup=1))
-    torch.set_num_threads(threads)
-    # 5. audio features
-    print(" audio features of one window:")
-    import librosa
+        for nt in sorted({1, default_threads}):
+            torch.set_num_threads(nt)
+            show(f"detect side {DETECT_MAX_SIDE}px, torch threads {nt}", timed(lambda: det.detect(frames), r, warmup=1))
+            show(f"model forward batch {MODEL_BATCH}, torch threads {nt}",
+                 timed(lambda: annot.predict(inputs), r, warmup=1))
+        torch.set_num_threads(ctx.args.stage_threads)
+    if "audio" in groups:
+        print(" audio features of one window:")
+        import librosa
 
-    y = audio_features.fit_length(samples)
-    show("window_features (all)", timed(lambda: audio_features.window_features(samples), r, warmup=1))
-    show("  STFT + Mel + MFCC + contrast only", timed(lambda: _features_without_tonnetz(y), r, warmup=1))
-    show("  tonnetz (chroma_cqt inside)", timed(lambda: librosa.feature.tonnetz(y=y, sr=22050, hop_length=512), r,
-                                             warmup=1))
-    t = timed(lambda: _tonnetz_from_stft(y), r, warmup=1)
-    ref_t = np.nan_to_num(librosa.feature.tonnetz(y=y, sr=22050, hop_length=512))
-    corr = float(np.corrcoef(ref_t.ravel(), np.nan_to_num(t.value).ravel())[0, 1])
-    show("  tonnetz from chroma_stft (different features!)", t, f"corr with cqt tonnetz {corr:.2f}")
-    # 6. worker start-up and transfer
-    print(" process pool (spawn) start-up and result transfer:")
-    ctxmp = __import__("multiprocessing").get_context("spawn")
+        y = audio_features.fit_length(samples)
+        show("window_features (all)", timed(lambda: audio_features.window_features(samples), r, warmup=1))
+        show("  STFT + Mel + MFCC + contrast only", timed(lambda: _features_without_tonnetz(y), r, warmup=1))
+        show("  tonnetz (chroma_cqt inside)",
+             timed(lambda: librosa.feature.tonnetz(y=y, sr=22050, hop_length=512), r, warmup=1))
+        t = timed(lambda: _tonnetz_from_stft(y), r, warmup=1)
+        ref_t = np.nan_to_num(librosa.feature.tonnetz(y=y, sr=22050, hop_length=512))
+        corr = float(np.corrcoef(ref_t.ravel(), np.nan_to_num(t.value).ravel())[0, 1])
+        show("  tonnetz from chroma_stft (different features!)", t, f"corr with cqt tonnetz {corr:.2f}")
+    if "pool" in groups:
+        print(" process pool start-up and result transfer:")
+        import multiprocessing as mp
 
-    def pool_cold(nw):
-        with ProcessPoolExecutor(nw, mp_context=ctxmp, initializer=pipeline._worker_init) as pool:
-            return [f.result() for f in [pool.submit(_cold_start_probe) for _ in range(nw)]]
+        sp = mp.get_context("spawn")
+        workers_n = max(ctx.args.workers_list + [1])
 
-    def pool_noop(nw):
-        with ProcessPoolExecutor(nw, mp_context=ctxmp) as pool:
-            return [f.result() for f in [pool.submit(_noop) for _ in range(nw)]]
+        def pool_run(mpctx, nw, fn, init=None):
+            with ProcessPoolExecutor(nw, mp_context=mpctx, initializer=init) as pool:
+                return [f.result() for f in [pool.submit(fn) for _ in range(nw)]]
 
-    workers_n = max(ctx.args.workers_list)
-    show(f"spawn {workers_n} bare workers + shut down", timed(lambda: pool_noop(workers_n), r))
-    t = timed(lambda: pool_cold(workers_n), r)
-    parts = t.value[0]
-    show(f"spawn {workers_n} workers + imports + MTCNN + first features", t,
-         ", ".join(f"{k} {v:.2f}" for k, v in parts.items()))
-    # forkserver: heavy modules imported once in the server, workers forked from it
-    fs = __import__("multiprocessing").get_context("forkserver")
-    fs.set_forkserver_preload(list(FORKSERVER_PRELOAD))
-
-    def pool_fs(nw):
-        with ProcessPoolExecutor(nw, mp_context=fs, initializer=pipeline._worker_init) as pool:
-            return [f.result() for f in [pool.submit(_cold_start_probe) for _ in range(nw)]]
-
-    t = timed(lambda: pool_fs(workers_n), 1)
-    show(f"forkserver (preload) {workers_n} workers + MTCNN + first features, cold", t,
-         ", ".join(f"{k} {v:.2f}" for k, v in t.value[0].items()))
-    t = timed(lambda: pool_fs(workers_n), r)
-    show(f"forkserver (preload) {workers_n} workers, server already up", t,
-         ", ".join(f"{k} {v:.2f}" for k, v in t.value[0].items()))
-    faces = st["faces"]
-    task = pipeline._TaskResult(0, tuple(ctx.windows[:CHUNK]), [
-        WindowInput(0, x, faces.crops, faces.mask, None, 1, st["features"]) for x in ctx.windows[:CHUNK]])
-    blob = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
-    t = timed(lambda: pickle.loads(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)), max(r, 3))
-    show(f"pickle dumps+loads of one task result ({CHUNK} windows)", t, f"{len(blob) / 1e6:.1f} MB")
-    # 7. end to end, inline (workers=0), with the most promising changes patched in
-    print(" pipeline workers=0 with changes patched in (bench only):")
-    base_row, _ = run_pipeline(ctx, 0, [str(ctx.clip)], label="baseline")
-    show(f"pipeline workers=0, as shipped (torch threads {torch.get_num_threads()})",
-         Timing(base_row.runs, [base_row.cpu_s]), base_row.note)
-    variants = [
-        ("torch threads 1", dict(threads=1)),
-        ("torch threads 1, DETECT_MAX_SIDE=480", dict(threads=1, detect_max_side=480)),
-        ("torch threads 1, DETECT_MAX_SIDE=320", dict(threads=1, detect_max_side=320)),
-        ("torch threads 1, skip_frame=NONREF decode", dict(threads=1, frames_fn=_nonref_iter_window_frames)),
-        ("torch threads 1, NONREF + DETECT_MAX_SIDE=480",
-         dict(threads=1, detect_max_side=480, frames_fn=_nonref_iter_window_frames)),
-    ]
-    for label, kw in variants:
-        row, _ = run_pipeline(ctx, 0, [str(ctx.clip)], label=label, **kw)
-        show(f"pipeline workers=0, {label}", Timing(row.runs, [row.cpu_s]),
-             f"{row.note}; x{base_row.seconds / row.seconds:.2f} vs shipped")
-    for wk in [x for x in ctx.args.workers_list if x > 0]:
-        row, _ = run_pipeline(ctx, wk, [str(ctx.clip)], label=f"workers={wk}, main torch threads 1", threads=1)
-        show(f"pipeline workers={wk}, main-process torch threads 1", Timing(row.runs, [row.cpu_s]),
-             f"{row.note}; x{base_row.seconds / row.seconds:.2f} vs shipped workers=0")
-    out["_decode_stage_base_s"] = base
+        show(f"spawn {workers_n} bare workers + shut down", timed(lambda: pool_run(sp, workers_n, _noop), r))
+        t = timed(lambda: pool_run(sp, workers_n, _cold_start_probe, pipeline._worker_init), r)
+        show(f"spawn {workers_n} workers + imports + MTCNN + first features", t,
+             ", ".join(f"{k} {v:.2f}" for k, v in t.value[0].items()))
+        fs = mp.get_context("forkserver")
+        fs.set_forkserver_preload(list(FORKSERVER_PRELOAD))
+        t = timed(lambda: pool_run(fs, workers_n, _cold_start_probe, pipeline._worker_init), 1)
+        show(f"forkserver (preload) {workers_n} workers + MTCNN + first features, cold", t,
+             ", ".join(f"{k} {v:.2f}" for k, v in t.value[0].items()))
+        t = timed(lambda: pool_run(fs, workers_n, _cold_start_probe, pipeline._worker_init), r)
+        show(f"forkserver (preload) {workers_n} workers, server already up", t,
+             ", ".join(f"{k} {v:.2f}" for k, v in t.value[0].items()))
+        faces = st["faces"]
+        task = pipeline._TaskResult(0, tuple(ctx.windows[:CHUNK]), [
+            WindowInput(0, x, faces.crops, faces.mask, None, 1, st["features"]) for x in ctx.windows[:CHUNK]])
+        blob = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+        t = timed(lambda: pickle.loads(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)), max(r, 3))
+        show(f"pickle dumps+loads of one task result ({CHUNK} windows)", t, f"{len(blob) / 1e6:.1f} MB")
+    if "pipeline" in groups:
+        print(" whole pipeline with changes patched in (bench only; one run each):")
+        base_row, _ = run_pipeline(ctx, 0, [str(ctx.clip)], label="baseline", threads=default_threads)
+        show(f"pipeline workers=0, as shipped (torch threads {default_threads})",
+             Timing(base_row.runs, [base_row.cpu_s]), base_row.note)
+        variants = [
+            ("torch threads 1", dict(threads=1)),
+            ("torch threads 1, DETECT_MAX_SIDE=480", dict(threads=1, detect_max_side=480)),
+            ("torch threads 1, DETECT_MAX_SIDE=320", dict(threads=1, detect_max_side=320)),
+            ("torch threads 1, skip_frame=NONREF decode", dict(threads=1, frames_fn=_nonref_iter_window_frames)),
+            ("torch threads 1, NONREF + DETECT_MAX_SIDE=480",
+             dict(threads=1, detect_max_side=480, frames_fn=_nonref_iter_window_frames)),
+        ]
+        for label, kw in variants:
+            row, _ = run_pipeline(ctx, 0, [str(ctx.clip)], label=label, **kw)
+            show(f"pipeline workers=0, {label}", Timing(row.runs, [row.cpu_s]),
+                 f"{row.note}; x{base_row.seconds / row.seconds:.2f} vs shipped")
+        for wk in [x for x in ctx.args.workers_list if x > 0]:
+            row, _ = run_pipeline(ctx, wk, [str(ctx.clip)], label=f"workers={wk}, main torch threads 1", threads=1)
+            show(f"pipeline workers={wk}, main-process torch threads 1", Timing(row.runs, [row.cpu_s]),
+                 f"{row.note}; x{base_row.seconds / row.seconds:.2f} vs shipped workers=0")
     return out
 
 
@@ -707,11 +715,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=1, help="runs of each timing (the median is shown)")
     p.add_argument("--parts", default="ceiling,pipeline,stages", help="which of ceiling,pipeline,stages to run")
     p.add_argument("--experiments", action="store_true", help="also time the alternatives (several minutes)")
+    p.add_argument("--experiment-groups", default=",".join(EXPERIMENT_GROUPS),
+                   help="which experiment groups to run (default: all of them)")
     p.add_argument("--ravdess", action="store_true", help=f"also run the pipeline on {RAVDESS_GLOB}")
     p.add_argument("--json", type=Path, help="write every figure to this JSON file")
     a = p.parse_args(argv)
     a.workers_list = [int(x) for x in a.workers.split(",") if x.strip()]
     a.parts_set = {x.strip() for x in a.parts.split(",") if x.strip()}
+    a.groups_set = {x.strip() for x in a.experiment_groups.split(",") if x.strip()}
+    if a.groups_set - set(EXPERIMENT_GROUPS):
+        p.error(f"unknown experiment groups {sorted(a.groups_set - set(EXPERIMENT_GROUPS))}; "
+                f"choose from {','.join(EXPERIMENT_GROUPS)}")
     if a.repeat < 1:
         p.error("--repeat must be at least 1")
     if a.device == "cuda" and not torch.cuda.is_available():
