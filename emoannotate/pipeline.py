@@ -13,6 +13,7 @@ import logging
 import multiprocessing as mp
 import os
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Iterable, Iterator, Sequence
@@ -111,6 +112,19 @@ class _TaskResult:
 
 
 _DETECTOR: FaceDetector | None = None
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with `n` intra-op torch threads, then restore the previous number."""
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def _worker_init() -> None:
@@ -280,10 +294,21 @@ class Annotator:
         if n_workers == 0:
             det_device = "cuda" if self.device.type == "cuda" else "cpu"
             for t in tasks:
-                yield _run_task(t, det_device)
+                # MTCNN runs many small convolutions: one CPU thread is several times faster
+                # than a contended pool of them (docs/BENCHMARKS.md), and the model keeps its own.
+                with torch_threads(1 if det_device == "cpu" else torch.get_num_threads()):
+                    result = _run_task(t, det_device)
+                yield result
             return
-        ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe
-        with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_worker_init) as pool:
+        # forkserver: workers fork from a server that has imported the pipeline once (torch,
+        # librosa, facenet-pytorch) instead of each importing it anew (spawn); plain fork
+        # after torch has started threads is unsafe.
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["emoannotate.pipeline"])
+        # The model shares the cores with the workers: give it what they leave.
+        main_threads = max(1, (os.cpu_count() or 1) - n_workers)
+        with torch_threads(main_threads), \
+                ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_worker_init) as pool:
             pending: deque = deque()
             queue = iter(tasks)
             for t in queue:  # keep a bounded number of tasks in flight (memory)
