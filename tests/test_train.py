@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import wave
 from pathlib import Path
@@ -171,3 +172,25 @@ def test_backbone_finetuning_trains_through_the_crops():
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     logits = predict_items(model, items, torch.device("cpu"))
     assert logits.shape == (12, 2)
+
+
+def test_resume_continues_exactly_where_training_stopped():
+    options = TrainOptions(epochs=4, batch_size=8, lr=3e-3, patience=10, device="cpu")
+    train, val = _synthetic_items(32, 0), _synthetic_items(12, 1)
+
+    def fresh() -> EmotionNet:
+        torch.manual_seed(0)
+        m = EmotionNet(ModelConfig(labels=EMOTIONS[:3], **TINY))
+        for p in m.backbone.parameters():
+            p.requires_grad_(False)
+        return m
+
+    straight = fit(fresh(), train, val, options)
+    states = []
+    fit(fresh(), train, val, TrainOptions(**{**options.to_dict(), "epochs": 2}),
+        save_state=lambda st: states.append(copy.deepcopy(st)))  # as torch.save would freeze it
+    resumed = fit(fresh(), train, val, options, resume_state=states[-1])
+    assert [h["epoch"] for h in resumed.history] == [0, 1, 2, 3]
+    for a, b in zip(straight.history, resumed.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
