@@ -470,10 +470,10 @@ def _run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict
     small = _detect_size(ctx.info.width, ctx.info.height, DETECT_MAX_SIDE)
     dev = "cuda" if ctx.args.device == "cuda" else "cpu"
 
-    def show(name: str, t: Timing, extra: str = "") -> float:
-        print(f"  {name:<62} {t.median:8.3f} s  min {min(t.wall):7.3f}  cpu {t.cpu_median:6.2f}"
+    def show(name: str, t: Timing, extra: str = "", unit: str = "s") -> float:
+        print(f"  {name:<62} {t.median:8.3f} {unit:<2} min {min(t.wall):7.3f}  cpu {t.cpu_median:6.2f}"
               f"{'  ' + extra if extra else ''}", flush=True)
-        out[name] = {"seconds": t.median, "runs": t.wall, "cpu_s": t.cpu_median, "note": extra}
+        out[name] = {unit: t.median, "runs": t.wall, "cpu": t.cpu_median, "note": extra}
         return t.median
 
     print(f"\nExperiments (whole file unless noted; torch threads {ctx.args.stage_threads} unless noted)")
@@ -522,7 +522,7 @@ def _run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict
             t = timed(fn, max(r, 3), warmup=1)
             t.wall = [x * 1000 / k for x in t.wall]
             t.cpu = [x * 1000 / k for x in t.cpu]
-            show(name + " (ms per frame)", t)
+            show(name + " per frame", t, unit="ms")
     if "mtcnn" in groups:
         print(" MTCNN on the window's 15 frames:")
         ref = det.detect(frames)
@@ -593,26 +593,34 @@ def _run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict
         t = timed(lambda: pickle.loads(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)), max(r, 3))
         show(f"pickle dumps+loads of one task result ({CHUNK} windows)", t, f"{len(blob) / 1e6:.1f} MB")
     if "pipeline" in groups:
-        print(" whole pipeline with changes patched in (bench only; one run each):")
-        base_row, _ = run_pipeline(ctx, 0, [str(ctx.clip)], label="baseline", threads=default_threads)
-        show(f"pipeline workers=0, as shipped (torch threads {default_threads})",
-             Timing(base_row.runs, [base_row.cpu_s]), base_row.note)
+        reps = ctx.args.pipeline_repeat
+        print(f" whole pipeline with changes patched in (bench only; {reps} round(s), variants interleaved "
+              f"so that a change in load hits them all):")
         variants = [
-            ("torch threads 1", dict(threads=1)),
-            ("torch threads 1, DETECT_MAX_SIDE=480", dict(threads=1, detect_max_side=480)),
-            ("torch threads 1, DETECT_MAX_SIDE=320", dict(threads=1, detect_max_side=320)),
-            ("torch threads 1, skip_frame=NONREF decode", dict(threads=1, frames_fn=_nonref_iter_window_frames)),
-            ("torch threads 1, NONREF + DETECT_MAX_SIDE=480",
+            (f"workers=0, as shipped (torch threads {default_threads})", 0, dict(threads=default_threads)),
+            ("workers=0, torch threads 1", 0, dict(threads=1)),
+            ("workers=0, torch threads 1, DETECT_MAX_SIDE=480", 0, dict(threads=1, detect_max_side=480)),
+            ("workers=0, torch threads 1, DETECT_MAX_SIDE=320", 0, dict(threads=1, detect_max_side=320)),
+            ("workers=0, torch threads 1, skip_frame=NONREF decode", 0,
+             dict(threads=1, frames_fn=_nonref_iter_window_frames)),
+            ("workers=0, torch threads 1, NONREF + DETECT_MAX_SIDE=480", 0,
              dict(threads=1, detect_max_side=480, frames_fn=_nonref_iter_window_frames)),
-        ]
-        for label, kw in variants:
-            row, _ = run_pipeline(ctx, 0, [str(ctx.clip)], label=label, **kw)
-            show(f"pipeline workers=0, {label}", Timing(row.runs, [row.cpu_s]),
-                 f"{row.note}; x{base_row.seconds / row.seconds:.2f} vs shipped")
-        for wk in [x for x in ctx.args.workers_list if x > 0]:
-            row, _ = run_pipeline(ctx, wk, [str(ctx.clip)], label=f"workers={wk}, main torch threads 1", threads=1)
-            show(f"pipeline workers={wk}, main-process torch threads 1", Timing(row.runs, [row.cpu_s]),
-                 f"{row.note}; x{base_row.seconds / row.seconds:.2f} vs shipped workers=0")
+        ] + [(f"workers={wk}, as shipped", wk, dict(threads=default_threads))
+             for wk in ctx.args.workers_list if wk > 0]
+        runs: dict[str, list[Row]] = {label: [] for label, _, _ in variants}
+        saved_repeat, ctx.args.pipeline_repeat = ctx.args.pipeline_repeat, 1
+        try:
+            for _ in range(reps):
+                for label, wk, kw in variants:
+                    row, _ = run_pipeline(ctx, wk, [str(ctx.clip)], label=label, **kw)
+                    runs[label].append(row)
+        finally:
+            ctx.args.pipeline_repeat = saved_repeat
+        base = statistics.median(x.seconds for x in runs[variants[0][0]])
+        for label, _, _ in variants:
+            rs = runs[label]
+            t = Timing([x.seconds for x in rs], [x.cpu_s for x in rs])
+            show(f"pipeline {label}", t, f"{rs[-1].note}; x{base / t.median:.2f} vs shipped workers=0")
     return out
 
 
