@@ -22,6 +22,7 @@ tone when espeak-ng is missing), into .cache/bench/ (git-ignored).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import importlib.metadata as md
@@ -328,6 +329,25 @@ def _noop() -> int:
     return os.getpid()
 
 
+def _pool_probe(method: str, preload: str, n_workers: int) -> dict:
+    """In a fresh interpreter: seconds from creating a pool to n workers ready for windows."""
+    import multiprocessing as mp
+
+    mpctx = mp.get_context(method)
+    if method == "forkserver" and preload:
+        mpctx.set_forkserver_preload(preload.split(","))
+    c0, t0 = _cpu_seconds(), time.perf_counter()
+    with ProcessPoolExecutor(n_workers, mp_context=mpctx, initializer=pipeline._worker_init) as pool:
+        res = [f.result() for f in [pool.submit(_cold_start_probe) for _ in range(n_workers)]]
+    return {"start_s": time.perf_counter() - t0, "cpu_s": _cpu_seconds() - c0, "worker": res[0]}
+
+
+def _pool_probe_subprocess(method: str, preload: str, n_workers: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--pool-probe", f"{method}:{preload}:{n_workers}"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 # --- Parts ------------------------------------------------------------------------------
 
 @dataclass
@@ -356,17 +376,25 @@ def run_ceiling(ctx: Context) -> list[Row]:
 
 
 def run_pipeline(ctx: Context, workers: int, jobs_inputs: Sequence[str], *, label: str,
-                 detect_max_side: int | None = None, frames_fn=None, threads: int | None = None
-                 ) -> tuple[Row, dict]:
-    """Time one full `annotate`. detect_max_side / frames_fn patch the inline (workers=0) path;
-    threads sets this process's torch threads for the run (workers set their own to 1)."""
+                 detect_max_side: int | None = None, frames_fn=None, threads: int | None = None,
+                 chunk_windows: int | None = None, inline_threads_as_main: bool = False) -> tuple[Row, dict]:
+    """Time one full `annotate`.
+
+    detect_max_side / frames_fn patch the inline (workers=0) path; threads sets this
+    process's torch threads for the run (workers set their own to 1); chunk_windows is
+    RunOptions.chunk_windows; inline_threads_as_main undoes the package's one-thread block
+    around inline tasks (pipeline.torch_threads), i.e. MTCNN runs on all of this process's
+    threads, as before commit 30c7fa7.
+    """
     a = ctx.args
-    saved = (pipeline._detector, pipeline.iter_window_frames, pipeline._DETECTOR)
+    saved = (pipeline._detector, pipeline.iter_window_frames, pipeline._DETECTOR,
+             getattr(pipeline, "torch_threads", None))
     saved_threads = torch.get_num_threads()
+    extra = {"chunk_windows": chunk_windows} if chunk_windows else {}
 
     def run():
         jobs = discover(list(jobs_inputs))
-        annot = Annotator(ctx.model, RunOptions(workers=workers, batch_size=a.batch_size, device=a.device))
+        annot = Annotator(ctx.model, RunOptions(workers=workers, batch_size=a.batch_size, device=a.device, **extra))
         return list(annot.annotate(jobs))
 
     try:
@@ -377,9 +405,13 @@ def run_pipeline(ctx: Context, workers: int, jobs_inputs: Sequence[str], *, labe
             pipeline.iter_window_frames = frames_fn
         if threads is not None:
             torch.set_num_threads(threads)
+        if inline_threads_as_main and saved[3] is not None:
+            pipeline.torch_threads = lambda n: contextlib.nullcontext()
         t = timed(run, a.pipeline_repeat)
     finally:
-        pipeline._detector, pipeline.iter_window_frames, pipeline._DETECTOR = saved
+        pipeline._detector, pipeline.iter_window_frames, pipeline._DETECTOR = saved[:3]
+        if saved[3] is not None:
+            pipeline.torch_threads = saved[3]
         torch.set_num_threads(saved_threads)
     results = t.value
     rows = [row for fr in results for row in fr.windows]
@@ -391,7 +423,9 @@ def run_pipeline(ctx: Context, workers: int, jobs_inputs: Sequence[str], *, labe
     n = sum(1 for row in rows if row.status != "too_short") or 1
     summary = {"files": len(results), "windows": len(rows), "statuses": statuses, "face_frames": face_frames,
                "emotions": [row.emotion for row in rows][:40]}
-    return Row(label, t.median, n, video_s, t.cpu_median, t.wall,
+    # Worker processes are not this process's reaped children (forkserver): their CPU is unseen.
+    cpu = t.cpu_median if workers == 0 else float("nan")
+    return Row(label, t.median, n, video_s, cpu, t.wall,
                note=f"face frames {face_frames}/{FRAMES_PER_WINDOW * len(rows)}"), summary
 
 
@@ -533,6 +567,12 @@ def _run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict
         d2 = FaceDetector(device=dev, detect_max_side=DETECT_MAX_SIDE, min_face_px=80)
         t = timed(lambda: d2.detect(frames), r, warmup=1)
         show(f"detect side {DETECT_MAX_SIDE}px, min_face_px=80", t, _face_agreement(ref, t.value))
+        full_side = max(ctx.info.width, ctx.info.height)
+        scaled_min = round(40 * full_side / DETECT_MAX_SIDE)
+        d2 = FaceDetector(device=dev, detect_max_side=full_side, min_face_px=scaled_min)
+        t = timed(lambda: d2.detect(frames), r, warmup=1)
+        show(f"no PIL shrink: full {full_side}px, min_face_px={scaled_min} (same smallest face)", t,
+             _face_agreement(ref, t.value))
         small_frames = np.stack(window_frames_variant(ctx.clip, [w], size=small)[0])
         t = timed(lambda: det.mtcnn.detect(small_frames), r, warmup=1)
         show("mtcnn.detect alone on frames shrunk by swscale", t, "no PIL shrink, no crops")
@@ -564,28 +604,15 @@ def _run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict
         corr = float(np.corrcoef(ref_t.ravel(), np.nan_to_num(t.value).ravel())[0, 1])
         show("  tonnetz from chroma_stft (different features!)", t, f"corr with cqt tonnetz {corr:.2f}")
     if "pool" in groups:
-        print(" process pool start-up and result transfer:")
-        import multiprocessing as mp
-
-        sp = mp.get_context("spawn")
+        print(" process pool start-up (each in a fresh interpreter, as a CLI run) and result transfer:")
         workers_n = max(ctx.args.workers_list + [1])
-
-        def pool_run(mpctx, nw, fn, init=None):
-            with ProcessPoolExecutor(nw, mp_context=mpctx, initializer=init) as pool:
-                return [f.result() for f in [pool.submit(fn) for _ in range(nw)]]
-
-        show(f"spawn {workers_n} bare workers + shut down", timed(lambda: pool_run(sp, workers_n, _noop), r))
-        t = timed(lambda: pool_run(sp, workers_n, _cold_start_probe, pipeline._worker_init), r)
-        show(f"spawn {workers_n} workers + imports + MTCNN + first features", t,
-             ", ".join(f"{k} {v:.2f}" for k, v in t.value[0].items()))
-        fs = mp.get_context("forkserver")
-        fs.set_forkserver_preload(list(FORKSERVER_PRELOAD))
-        t = timed(lambda: pool_run(fs, workers_n, _cold_start_probe, pipeline._worker_init), 1)
-        show(f"forkserver (preload) {workers_n} workers + MTCNN + first features, cold", t,
-             ", ".join(f"{k} {v:.2f}" for k, v in t.value[0].items()))
-        t = timed(lambda: pool_run(fs, workers_n, _cold_start_probe, pipeline._worker_init), r)
-        show(f"forkserver (preload) {workers_n} workers, server already up", t,
-             ", ".join(f"{k} {v:.2f}" for k, v in t.value[0].items()))
+        for method, preload in (("spawn", ""), ("forkserver", "emoannotate.pipeline"),
+                                ("forkserver", ",".join(FORKSERVER_PRELOAD))):
+            probes = [_pool_probe_subprocess(method, preload, workers_n) for _ in range(r)]
+            label = f"{method} {workers_n} workers" + (f", preload {preload}" if preload else "")
+            show(label, Timing([x["start_s"] for x in probes], [x["cpu_s"] for x in probes]),
+                 "pool start until every worker has MTCNN and one features call done; in a worker: " +
+                 ", ".join(f"{k} {v:.2f}" for k, v in probes[-1]["worker"].items()))
         faces = st["faces"]
         task = pipeline._TaskResult(0, tuple(ctx.windows[:CHUNK]), [
             WindowInput(0, x, faces.crops, faces.mask, None, 1, st["features"]) for x in ctx.windows[:CHUNK]])
@@ -597,16 +624,15 @@ def _run_experiments(ctx: Context, det: FaceDetector, annot: Annotator, st: dict
         print(f" whole pipeline with changes patched in (bench only; {reps} round(s), variants interleaved "
               f"so that a change in load hits them all):")
         variants = [
-            (f"workers=0, as shipped (torch threads {default_threads})", 0, dict(threads=default_threads)),
-            ("workers=0, torch threads 1", 0, dict(threads=1)),
-            ("workers=0, torch threads 1, DETECT_MAX_SIDE=480", 0, dict(threads=1, detect_max_side=480)),
-            ("workers=0, torch threads 1, DETECT_MAX_SIDE=320", 0, dict(threads=1, detect_max_side=320)),
-            ("workers=0, torch threads 1, skip_frame=NONREF decode", 0,
-             dict(threads=1, frames_fn=_nonref_iter_window_frames)),
-            ("workers=0, torch threads 1, NONREF + DETECT_MAX_SIDE=480", 0,
-             dict(threads=1, detect_max_side=480, frames_fn=_nonref_iter_window_frames)),
-        ] + [(f"workers={wk}, as shipped", wk, dict(threads=default_threads))
-             for wk in ctx.args.workers_list if wk > 0]
+            ("workers=0, as shipped", 0, {}),
+            ("workers=0, MTCNN on all torch threads (before 30c7fa7)", 0, dict(inline_threads_as_main=True)),
+            ("workers=0, one task per file (no re-seek per 8 windows)", 0, dict(chunk_windows=10**6)),
+            ("workers=0, DETECT_MAX_SIDE=480", 0, dict(detect_max_side=480)),
+            ("workers=0, DETECT_MAX_SIDE=320", 0, dict(detect_max_side=320)),
+            ("workers=0, skip_frame=NONREF decode", 0, dict(frames_fn=_nonref_iter_window_frames)),
+            ("workers=0, NONREF + DETECT_MAX_SIDE=480 + one task per file", 0,
+             dict(detect_max_side=480, frames_fn=_nonref_iter_window_frames, chunk_windows=10**6)),
+        ] + [(f"workers={wk}, as shipped", wk, {}) for wk in ctx.args.workers_list if wk > 0]
         runs: dict[str, list[Row]] = {label: [] for label, _, _ in variants}
         saved_repeat, ctx.args.pipeline_repeat = ctx.args.pipeline_repeat, 1
         try:
@@ -742,6 +768,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--pool-probe"]:  # internal: one pool start-up, in a fresh interpreter
+        method, preload, n = argv[1].split(":")
+        print(json.dumps(_pool_probe(method, preload, int(n))))
+        return {}
     a = parse_args(argv)
     if a.torch_threads:
         torch.set_num_threads(a.torch_threads)
