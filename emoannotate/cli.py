@@ -255,7 +255,10 @@ def models_info(name, as_json) -> None:
              f"trained    {info.get('summary', '(no description)')}"]
     split = info.get("split", {})
     if split:
-        lines.append(f"protocol   {split.get('protocol')} (speaker-independent: {split.get('speaker_independent')})")
+        independent = ("yes" if split.get("speaker_independent") else
+                       "only for the test speakers; the within-speaker test below is not"
+                       if split.get("holdout_within") else "no")
+        lines.append(f"protocol   {split.get('protocol')} split (speaker-independent: {independent})")
         lines.append(f"test       speakers {', '.join(split.get('test_speakers', []))}"
                      + (f"; within-speaker {', '.join(split.get('holdout_within', []))}"
                         if split.get("holdout_within") else ""))
