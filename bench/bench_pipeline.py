@@ -748,9 +748,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="runs of each whole-pipeline timing (default 1: they take minutes)")
     p.add_argument("--repeat", type=int, default=1, help="runs of each timing (the median is shown)")
     p.add_argument("--parts", default="ceiling,pipeline,stages", help="which of ceiling,pipeline,stages to run")
-    p.add_argument("--experiments", action="store_true", help="also time the alternatives (several minutes)")
+    p.add_argument("--experiments", action="store_true", help="also time the alternatives (~30 min on 2 cores)")
     p.add_argument("--experiment-groups", default=",".join(EXPERIMENT_GROUPS),
-                   help="which experiment groups to run (default: all of them)")
+                   help="which experiment groups to run (default: all of them; see EXPERIMENT_GROUPS)")
     p.add_argument("--ravdess", action="store_true", help=f"also run the pipeline on {RAVDESS_GLOB}")
     p.add_argument("--json", type=Path, help="write every figure to this JSON file")
     a = p.parse_args(argv)
