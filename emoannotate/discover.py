@@ -7,17 +7,23 @@ its path relative to the inputs' common folder when two files share a stem).
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .constants import MEDIA_EXTENSIONS
 from .errors import InputError
-from .records import MediaJob
+
+if TYPE_CHECKING:  # imported where used: `walk` serves the datasets package, which stays light
+    from .records import MediaJob
+
+logger = logging.getLogger(__name__)
 
 _GLOB_CHARS = set("*?[")
+_SKIPPED_DIRS = ("__MACOSX",)  # macOS zip metadata: holds "._<name>" copies of every file
 
 
 def is_media(path: Path) -> bool:
@@ -25,23 +31,44 @@ def is_media(path: Path) -> bool:
     return path.suffix.lower() in MEDIA_EXTENSIONS
 
 
-def _walk(folder: Path) -> Iterable[Path]:
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            p = Path(root) / name
-            if not name.startswith(".") and is_media(p):
-                yield p
+def walk(root: Path) -> list[Path]:
+    """Every file below `root`, sorted.
+
+    Follows folder links, but enters each real folder once, so a link loop (or a second
+    link to one folder) ends instead of repeating. Skips hidden entries and macOS
+    `__MACOSX` folders (whose `._name` files would look like media). An unreadable folder
+    is skipped with a warning on this module's logger.
+    """
+    seen: set[str] = set()
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(root, followlinks=True, onerror=_walk_error):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link loop or a second link to one folder
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS)
+        found.extend(Path(folder, n) for n in names if not n.startswith("."))
+    return sorted(found)
+
+
+def _walk_error(error: OSError) -> None:
+    logger.warning("skipping %s: %s", error.filename, error.strerror)
+
+
+def _media_below(folder: Path) -> list[Path]:
+    return [p for p in walk(folder) if is_media(p)]
 
 
 def expand(inputs: Sequence[str], *, stdin: TextIO | None = None) -> list[Path]:
     """Expand inputs to file paths (unsorted, possibly repeated).
 
-    A folder gives its media files, recursively (hidden ones skipped); a glob pattern
-    gives its media matches; "-" reads one path per line from `stdin` (blank lines and
-    lines starting with # skipped). A file named explicitly is kept whatever its
-    extension, and a path that does not exist is kept too, so that it becomes an error
-    row naming it instead of vanishing.
+    A folder gives its media files, recursively (see `walk`); a glob pattern gives its
+    media matches; "-" reads one path per line from `stdin` (surrounding whitespace
+    stripped, blank lines skipped; every other line is a path, "#1 interview.mp4" too).
+    A file named explicitly is kept whatever its extension, and a path that does not exist
+    is kept too, so that it becomes an error row naming it instead of vanishing. A link
+    whose target is missing raises InputError naming the target.
     """
     paths: list[Path] = []
     for item in inputs:
@@ -49,17 +76,19 @@ def expand(inputs: Sequence[str], *, stdin: TextIO | None = None) -> list[Path]:
             if stdin is None:
                 raise InputError("'-' reads paths from standard input, but none was given")
             lines = [ln.strip() for ln in stdin]
-            paths.extend(expand([ln for ln in lines if ln and not ln.startswith("#")]))
+            paths.extend(expand([ln for ln in lines if ln]))
             continue
         p = Path(item).expanduser()
         if p.is_dir():
-            paths.extend(_walk(p))
+            paths.extend(_media_below(p))
+        elif p.is_symlink() and not p.exists():
+            raise InputError(f"{item} is a broken link to {_link_target(p)}")
         elif not p.exists() and _GLOB_CHARS & set(item):
             matches = [Path(m) for m in glob.glob(str(p), recursive=True)]
             found = [m for m in matches if m.is_file() and is_media(m)]
             for m in matches:
                 if m.is_dir():
-                    found.extend(_walk(m))
+                    found.extend(_media_below(m))
             if not found:
                 raise InputError(f"{item}: the pattern matches no media file ({', '.join(MEDIA_EXTENSIONS)})")
             paths.extend(found)
@@ -68,8 +97,17 @@ def expand(inputs: Sequence[str], *, stdin: TextIO | None = None) -> list[Path]:
     return paths
 
 
+def _link_target(link: Path) -> Path:
+    """Where a link points, as a path from the current folder (a relative target is joined
+    to the link's folder)."""
+    target = Path(os.readlink(link))
+    return target if target.is_absolute() else Path(os.path.normpath(link.parent / target))
+
+
 def make_jobs(paths: Iterable[Path]) -> list[MediaJob]:
     """Sort, de-duplicate (by resolved path) and give each file a unique output key."""
+    from .records import MediaJob
+
     unique: dict[Path, Path] = {}
     for p in paths:
         unique.setdefault(p.resolve(), p)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -335,6 +337,13 @@ def test_sample_validates_label() -> None:
     with pytest.raises(DatasetError):
         Sample(id="x", dataset="generic", label="anger", speaker="generic:a")
     assert sample("a", 1).label_index == EMOTIONS.index("anger")
+
+
+def test_datasets_imports_no_torch_or_media_code() -> None:
+    code = ("import sys, emoannotate.datasets; "
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'av', 'librosa') "
+            "or m in ('emoannotate.media', 'emoannotate.train')); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # --- Splits ------------------------------------------------------------------------------

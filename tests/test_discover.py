@@ -1,12 +1,13 @@
 """Inputs -> jobs: folders, globs, stdin lists, sorting, de-duplication and output keys."""
 
 import io
+import logging
 import os
 from pathlib import Path
 
 import pytest
 
-from emoannotate.discover import discover, expand, is_media, make_jobs
+from emoannotate.discover import discover, expand, is_media, make_jobs, walk
 from emoannotate.errors import InputError
 
 
@@ -53,9 +54,15 @@ def test_glob_without_matches_is_an_error(tree):
         discover([str(tree / "*.avi")])
 
 
-def test_stdin_list_skips_blank_lines_and_comments(tree):
-    stdin = io.StringIO(f"{tree / 'b.mp4'}\n\n# a comment\n  {tree / 'sub'}  \n")
+def test_stdin_list_skips_blank_lines_and_strips_whitespace(tree):
+    stdin = io.StringIO(f"{tree / 'b.mp4'}\r\n\n   \n  {tree / 'sub'}  \n")
     assert names(discover(["-"], stdin=stdin)) == ["b.mp4", "c.mkv", "d.webm"]
+
+
+def test_stdin_line_starting_with_hash_is_a_path(tree):
+    hashed = touch(tree / "#1 interview.mp4")
+    stdin = io.StringIO(f"{hashed}\n#2 missing.mp4\n")
+    assert expand(["-"], stdin=stdin) == [hashed, Path("#2 missing.mp4")]
 
 
 def test_stdin_dash_without_stdin_is_an_error():
@@ -121,3 +128,49 @@ def test_expand_keeps_repeats_make_jobs_removes_them(tree):
     assert len(paths) == 2
     assert len(make_jobs(paths)) == 1
     assert make_jobs([]) == []
+
+
+def test_dangling_link_is_a_broken_link_error_naming_its_target(tmp_path):
+    link = tmp_path / "clip.mp4"
+    os.symlink(tmp_path / "gone" / "missing.mp4", link)
+    with pytest.raises(InputError, match=r"clip\.mp4 is a broken link to .*gone/missing\.mp4"):
+        discover([str(link)])
+    relative = tmp_path / "rel.mp4"
+    os.symlink("missing.mp4", relative)  # relative targets are shown from the link's folder
+    with pytest.raises(InputError, match=f"broken link to {tmp_path / 'missing.mp4'}$"):
+        expand([str(relative)])
+
+
+def test_folder_with_symlink_loops_finishes_and_finds_each_file_once(tree):
+    # Two links back up the tree: without a loop guard the walk would branch forever.
+    os.symlink(tree, tree / "sub" / "up")
+    os.symlink(tree / "sub", tree / "sub" / "deeper" / "back")
+    paths = expand([str(tree)])
+    assert sorted(p.name for p in paths) == ["a.MOV", "b.mp4", "c.mkv", "clip.wav", "d.webm"]
+    assert names(discover([str(tree / "sub")])) == ["a.MOV", "b.mp4", "clip.wav", "c.mkv", "d.webm"]
+
+
+def test_walk_lists_every_file_sorted_and_skips_hidden_and_macosx(tree):
+    touch(tree / "__MACOSX" / "._b.mp4")
+    touch(tree / "sub" / ".secret" / "x.mp4")
+    found = walk(tree)
+    assert found == sorted(found)
+    assert [p.relative_to(tree).as_posix() for p in found] == [
+        "a.MOV", "b.mp4", "clip.wav", "notes.txt", "sub/c.mkv", "sub/deeper/d.webm", "sub/readme.md"]
+    assert names(discover([str(tree)])) == ["a.MOV", "b.mp4", "clip.wav", "c.mkv", "d.webm"]
+
+
+def test_walk_warns_about_an_unreadable_folder_and_goes_on(tree, monkeypatch, caplog):
+    real_scandir = os.scandir
+    locked = tree / "sub" / "deeper"
+
+    def scandir(path):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)  # chmod does not stop root, who may run the tests
+    with caplog.at_level(logging.WARNING, logger="emoannotate.discover"):
+        found = walk(tree)
+    assert tree / "sub" / "c.mkv" in found and not any(p.name == "d.webm" for p in found)
+    assert any(str(locked) in r.getMessage() and "Permission denied" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,209 @@
+"""Deterministic train/test splits, speaker-independent unless said otherwise, and training's Split."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..errors import DatasetError
+from ._common import Sample, _natural_key, _preview
+
+
+def split_by_speaker(
+    samples: Sequence[Sample],
+    test_speakers: Iterable[str] | None = None,
+    *,
+    test_fraction: float = 0.3,
+    seed: int = 0,
+) -> tuple[list[Sample], list[Sample]]:
+    """Speaker-independent (train, test): no speaker has samples on both sides.
+
+    With `test_speakers` (full speaker strings such as "ravdess:05") those go to test.
+    Without, whole speakers are taken in a seeded pseudo-random order (a SHA-256 of seed
+    and speaker, so the choice is the same on every machine and in every input order),
+    each added while it brings the test share closer to `test_fraction` of the samples.
+    Both lists keep the input order.
+    """
+    counts = _speaker_counts(samples)
+    if test_speakers is not None:
+        chosen = set(test_speakers)
+        unknown = sorted(chosen - counts.keys())
+        if unknown:
+            raise DatasetError(
+                f"test speakers {', '.join(unknown)} have no samples; speakers are: "
+                f"{_preview(sorted(counts, key=_natural_key))}"
+            )
+        if not chosen or chosen == counts.keys():
+            raise DatasetError("test_speakers must name some but not all speakers")
+    else:
+        _check_fraction(test_fraction, "test_fraction")
+        if len(counts) < 2:
+            raise DatasetError(
+                f"a speaker-independent split needs at least 2 speakers, found "
+                f"{_preview(list(counts))}; use random_split instead"
+            )
+        order = sorted(counts, key=lambda s: _hash_key(seed, s))
+        target = test_fraction * len(samples)
+        picked: list[str] = []
+        n_test = 0
+        for speaker in order:
+            if abs(n_test + counts[speaker] - target) < abs(n_test - target):
+                picked.append(speaker)
+                n_test += counts[speaker]
+        if not picked:  # every speaker alone overshoots: take the first
+            picked.append(order[0])
+        if len(picked) == len(order):  # keep someone to train on
+            picked.pop()
+        chosen = set(picked)
+    train = [s for s in samples if s.speaker not in chosen]
+    test = [s for s in samples if s.speaker in chosen]
+    return train, test
+
+
+def kfold_by_speaker(
+    samples: Sequence[Sample], k: int = 5, *, seed: int = 0
+) -> list[tuple[list[Sample], list[Sample]]]:
+    """`k` speaker-independent (train, test) folds; every speaker is in exactly one test.
+
+    Speakers are dealt, largest first (ties in seeded SHA-256 order), to the fold with the
+    fewest samples so far, so folds hold about len(samples)/k samples each.
+    """
+    counts = _speaker_counts(samples)
+    if not 2 <= k <= len(counts):
+        raise DatasetError(
+            f"k must be between 2 and the number of speakers ({len(counts)}), got {k}"
+        )
+    order = sorted(counts, key=lambda s: (-counts[s], _hash_key(seed, s)))
+    fold_of: dict[str, int] = {}
+    sizes = [0] * k
+    for speaker in order:
+        fold = min(range(k), key=lambda i: (sizes[i], i))
+        fold_of[speaker] = fold
+        sizes[fold] += counts[speaker]
+    return [
+        (
+            [s for s in samples if fold_of[s.speaker] != fold],
+            [s for s in samples if fold_of[s.speaker] == fold],
+        )
+        for fold in range(k)
+    ]
+
+
+def random_split(
+    samples: Sequence[Sample], *, fraction: float = 0.3, seed: int = 0
+) -> tuple[list[Sample], list[Sample]]:
+    """The paper's split: (train, test) with `fraction` of the samples drawn at random.
+
+    NOT speaker-independent: the same speaker is normally on both sides, so its accuracy
+    is optimistic next to `split_by_speaker`. Use it only to compare with the paper.
+    Samples are ordered by a SHA-256 of seed, dataset and id (the same on every machine
+    and for every input order) and the first round(fraction * n) go to test, at least one
+    and at most n - 1. Both lists keep the input order.
+    """
+    _check_fraction(fraction, "fraction")
+    if len(samples) < 2:
+        raise DatasetError(f"need at least 2 samples to split, got {len(samples)}")
+    n_test = min(max(round(fraction * len(samples)), 1), len(samples) - 1)
+    order = sorted(range(len(samples)), key=lambda i: _hash_key(seed, _sample_key(samples[i])))
+    test_idx = set(order[:n_test])
+    train = [s for i, s in enumerate(samples) if i not in test_idx]
+    test = [s for i, s in enumerate(samples) if i in test_idx]
+    return train, test
+
+
+# --- Protocol: who is trained on and who is tested on -------------------------------------
+
+@dataclass
+class Split:
+    """train / val / test samples and a description of how they were chosen (for reports)."""
+
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+    description: dict
+
+
+def _parse_rule(rule: str) -> tuple[str, str, str]:
+    """"ravdess:05:repetition=02" -> ("ravdess:05", "repetition", "02")."""
+    try:
+        speaker, cond = rule.rsplit(":", 1)
+        key, value = cond.split("=", 1)
+    except ValueError:
+        raise DatasetError(f"--holdout-within {rule!r}: expected SPEAKER:FIELD=VALUE, "
+                           f"e.g. ravdess:05:repetition=02") from None
+    if key not in ("repetition", "statement", "intensity"):
+        raise DatasetError(f"--holdout-within {rule!r}: FIELD must be repetition, statement or intensity")
+    return speaker, key, value
+
+
+def make_split(samples: Sequence[Sample], *, protocol: str = "speaker", test_speakers: Sequence[str] | None = None,
+               test_fraction: float = 0.3, val_speakers: Sequence[str] | None = None, val_fraction: float = 0.15,
+               holdout_within: Sequence[str] = (), seed: int = 0) -> Split:
+    """Split samples for training.
+
+    protocol "speaker" (default): no speaker in two of train/val/test, except speakers named
+    in `holdout_within` rules (SPEAKER:FIELD=VALUE): that speaker's matching samples go to
+    test and the rest to train, which is NOT speaker-independent and is reported as such
+    (for corpora where one speaker is all there is of a modality).
+    protocol "random": the paper's random split (not speaker-independent).
+    """
+    samples = list(samples)
+    desc: dict = {"protocol": protocol, "seed": seed}
+    if protocol == "random":
+        rest, test = random_split(samples, fraction=test_fraction, seed=seed)
+        train, val = random_split(rest, fraction=val_fraction, seed=seed + 1)
+        desc.update(test_fraction=test_fraction, val_fraction=val_fraction, speaker_independent=False)
+        return Split(train, val, test, desc)
+    if protocol != "speaker":
+        raise DatasetError(f"unknown protocol {protocol!r}: use speaker or random")
+    rules = [_parse_rule(r) for r in holdout_within]
+    pinned_speakers = {r[0] for r in rules}
+    within_test = [s for s in samples if any(s.speaker == sp and getattr(s, k) == v for sp, k, v in rules)]
+    within_ids = {id(s) for s in within_test}
+    within_train = [s for s in samples if s.speaker in pinned_speakers and id(s) not in within_ids]
+    free = [s for s in samples if s.speaker not in pinned_speakers]
+    if not free:  # every speaker is held out within itself: no speaker-level split to make
+        rest, test = [], []
+    elif test_speakers:
+        known = {s.speaker for s in free}
+        rest, test = split_by_speaker(free, [t for t in test_speakers if t in known] or list(test_speakers))
+    else:
+        rest, test = split_by_speaker(free, test_fraction=test_fraction, seed=seed)
+    if not rest:
+        train, val = [], []
+    elif val_speakers:
+        train, val = split_by_speaker(rest, list(val_speakers))
+    elif val_fraction > 0:
+        train, val = split_by_speaker(rest, test_fraction=val_fraction, seed=seed + 1)
+    else:
+        train, val = rest, []
+    desc.update(
+        speaker_independent=not rules,
+        test_speakers=sorted({s.speaker for s in test}),
+        val_speakers=sorted({s.speaker for s in val}),
+        train_speakers=sorted({s.speaker for s in train} | pinned_speakers),
+        holdout_within=list(holdout_within),
+    )
+    return Split(train + within_train, val, test + within_test, desc)
+
+
+def _speaker_counts(samples: Sequence[Sample]) -> Counter[str]:
+    if not samples:
+        raise DatasetError("no samples to split")
+    return Counter(s.speaker for s in samples)
+
+
+def _sample_key(sample: Sample) -> str:
+    return f"{sample.dataset}\0{sample.id}"
+
+
+def _hash_key(seed: int, text: str) -> bytes:
+    """A seeded pseudo-random sort key, identical on every platform and Python version."""
+    return hashlib.sha256(f"{seed}\0{text}".encode()).digest()
+
+
+def _check_fraction(value: float, name: str) -> None:
+    if not 0.0 < value < 1.0:
+        raise DatasetError(f"{name} must be between 0 and 1 (exclusive), got {value}")
