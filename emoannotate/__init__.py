@@ -1,6 +1,16 @@
-"""emoannotate: per-window emotion annotation of videos from face and voice together."""
+"""emoannotate: per-window emotion annotation of videos from face and voice together.
 
+    >>> import emoannotate
+    >>> emoannotate.annotate("interview.mp4").to_pandas()
+
+The names below load on first use, so `import emoannotate.datasets` (say) does not pull in torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:
     __version__ = version("emoannotate")
@@ -9,4 +19,18 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from .constants import EMOTIONS  # noqa: E402
 
-__all__ = ["EMOTIONS", "__version__"]
+_LAZY = {
+    "annotate": "api", "Results": "api",
+    "Annotator": "pipeline", "RunOptions": "pipeline",
+    "ProgressHook": "hooks",
+    "FileResult": "records", "MediaArrays": "records", "WindowResult": "records",
+    "available_models": "registry", "load_model": "registry",
+}
+
+__all__ = ["EMOTIONS", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

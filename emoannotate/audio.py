@@ -10,8 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 from .constants import (
-    HOP_LENGTH, N_AUDIO_FEATURES, N_AUDIO_FRAMES, N_CONTRAST, N_FFT, N_MELS, N_MFCC, N_TONNETZ,
-    SAMPLE_RATE, SILENCE_RMS, WINDOW_SAMPLES,
+    HOP_LENGTH,
+    N_AUDIO_FEATURES,
+    N_AUDIO_FRAMES,
+    N_CONTRAST,
+    N_FFT,
+    N_MELS,
+    N_MFCC,
+    N_TONNETZ,
+    SAMPLE_RATE,
+    SILENCE_RMS,
+    WINDOW_SAMPLES,
 )
 
 

@@ -1,11 +1,15 @@
-"""The command line: `emoannotate run | train | evaluate | models`. Parses options, calls the library."""
+"""The command line: `emoannotate run | train | evaluate | models`. Parses options, calls the library, maps exit codes.
+
+Exit status: 0 everything done; 1 some inputs failed (their rows say why) or the run was cut
+short after writing some; 2 nothing could run (a bad option, input, model or output path).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
-from collections import Counter
 from pathlib import Path
 
 import click
@@ -14,31 +18,26 @@ from . import __version__
 from .constants import EMOTIONS, MIN_WINDOW_SECONDS, WINDOW_SECONDS
 from .errors import EmoannotateError
 
-log = logging.getLogger("emoannotate")
-
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def _setup_logging(verbose: int, quiet: bool) -> None:
-    from rich.logging import RichHandler
-
-    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.WARNING
-    handler = RichHandler(console=_console(), show_time=False, show_path=False, markup=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+EXIT_INTERRUPTED = 130
 
 
 class _Fatal(click.ClickException):
     exit_code = EXIT_FATAL
 
 
-def _fail(err: Exception) -> _Fatal:
-    return _Fatal(str(err))
+# The library names its options as Python does; on the command line they are flags.
+_FLAGS = {"hop": "--hop", "min_window": "--min-window", "batch_size": "--batch-size", "workers": "--workers",
+          "threads": "--threads"}
+
+
+def _with_flags(message: str) -> str:
+    first, sep, rest = message.partition(" ")
+    return f"{_FLAGS[first]}{sep}{rest}" if first in _FLAGS else message
+
+
+def _workers(value: int | None) -> int:
+    return min(os.cpu_count() or 1, 4) if value is None else value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,202 +47,120 @@ def main() -> None:
 
     \b
     emoannotate run videos/ --out results.csv
+    emoannotate run interviews/ --output-dir out/ --format csv,srt,png
     find /data -name '*.mp4' | emoannotate run - --out - | csvlook
     """
 
 
-# --- run ----------------------------------------------------------------------------------
-
-class _RichHook:
-    """Progress bar on stderr, driven by the pipeline's hook calls."""
-
-    def __init__(self, progress, on_file) -> None:
-        self.progress, self.on_file, self.task = progress, on_file, None
-
-    def planned(self, jobs, n_windows):
-        self.task = self.progress.add_task(f"{len(jobs)} file(s)", total=max(n_windows, 1))
-
-    def advance(self, job, n_windows):
-        self.progress.update(self.task, advance=n_windows, description=job.path.name[:40])
-
-    def file_done(self, result):
-        self.on_file(result)
+_model_option = click.option("-m", "--model", default="default", show_default=True,
+                             help="Model name (shipped, or in --model-dir) or a .safetensors path.")
+_model_dir_option = click.option("--model-dir", type=click.Path(file_okay=False), envvar="EMOANNOTATE_MODELS",
+                                 help="Folder of your own models (NAME.safetensors) [env EMOANNOTATE_MODELS; "
+                                      "default ~/.local/share/emoannotate/models].")
+_device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+_quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; errors only.")
+_verbose_option = click.option("-v", "--verbose", count=True, help="More log output (tracebacks of failures).")
 
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--out", "out", required=True, help="Output file (.csv .json .jsonl), or - for CSV on stdout.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["csv", "json", "jsonl"]), help="Output format "
-              "(default: from the --out extension; CSV for -).")
+@click.option("-o", "--out", help="One file with every row (.csv .json .jsonl), or - for CSV on stdout.")
+@click.option("--output-dir", type=click.Path(file_okay=False), help="One file per input and --format, named after "
+              "the input, in this folder.")
+@click.option("-f", "--format", "fmt", help="With --output-dir: formats per input, comma-separated, from csv, json, "
+              "jsonl, srt, vtt, png (timeline chart) or all [default csv]. With only --out: its format "
+              "(csv, json, jsonl) when the extension does not say.")
 @click.option("--srt-dir", type=click.Path(file_okay=False), help="Write one SRT subtitle file per input here.")
 @click.option("--charts-dir", type=click.Path(file_okay=False), help="Write per-input timeline charts and a "
               "distribution chart (PNG) here.")
-@click.option("-m", "--model", default="default", show_default=True, help="Shipped model name or a .safetensors path.")
+@_model_option
+@_model_dir_option
 @click.option("--hop", type=float, default=WINDOW_SECONDS, show_default=True, help="Seconds between window starts.")
 @click.option("--min-window", type=float, default=MIN_WINDOW_SECONDS, show_default=True,
               help="A last partial window shorter than this (s) is marked too_short.")
 @click.option("-b", "--batch-size", type=int, default=32, show_default=True, help="Windows per model batch.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("-j", "--workers", type=int, default=None, help="Decoding/detection processes (default: min(cores, 4); "
-              "0 = none).")
+@_device_option
+@click.option("-j", "--workers", type=int, default=None,
+              help="Decoding/detection processes (default: min(cores, 4) for enough work; 0 = none).")
+@click.option("--threads", type=int, default=None, help="Torch CPU threads for the model.")
 @click.option("--no-amp", is_flag=True, help="Disable float16 mixed precision on CUDA.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; errors only.")
-@click.option("-v", "--verbose", count=True, help="More log output.")
-def run(inputs, out, fmt, srt_dir, charts_dir, model, hop, min_window, batch_size, device, workers, no_amp,
-        overwrite, quiet, verbose) -> None:
+@_quiet_option
+@_verbose_option
+def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, model, model_dir, hop, min_window, batch_size, device,
+        workers, threads, no_amp, overwrite, quiet, verbose) -> None:
     """Annotate INPUTS (files, folders, glob patterns, or - to read paths from stdin).
 
     Writes one row per 3.6 s window: file, window, start_s, end_s, emotion, confidence,
     the 7 probabilities, modalities used, face frames and box, partial, status.
-    Exit status: 0 all files done, 1 some files failed (their rows say why), 2 nothing run.
+    Exit status: 0 all inputs done, 1 some inputs failed (their rows say why), 2 nothing run.
     """
-    _setup_logging(verbose, quiet)
-    from .discover import discover
-    from .pipeline import Annotator, RunOptions
-    from .checkpoint import read_meta
-    from .registry import load_model, resolve
-    from .writers import format_from_path, get_writer
+    from .api import annotate
+    from .console import print_summary, setup_logging, stderr_console
 
+    setup_logging(verbose, quiet)
+    if out is None and output_dir is None and srt_dir is None and charts_dir is None:
+        raise click.UsageError("give an output: --out FILE (or - for stdout) and/or --output-dir DIR")
+    done: list = []
     try:
-        options = RunOptions(hop_s=hop, min_window_s=min_window, batch_size=batch_size, device=device,
-                             workers=workers, amp=not no_amp)
-        jobs = discover(list(inputs), stdin=sys.stdin if "-" in inputs else None)
-        if not jobs:
-            raise EmoannotateError(f"no media files found in {' '.join(inputs)}")
-        fmt = fmt or ("csv" if out == "-" else format_from_path(out))
-        model_path = resolve(model)  # fails early, before any work, for an unknown name or path
-        labels = read_meta(model_path).labels
-        writer = get_writer(fmt, model=str(model), labels=labels)
-        writer.check_outputs(out, jobs, overwrite=overwrite)
-        srt = None
-        if srt_dir:
-            srt = get_writer("srt", model=str(model), labels=labels)
-            srt.check_outputs(srt_dir, jobs, overwrite=overwrite)
-        if charts_dir:
-            _check_chart_paths(jobs, Path(charts_dir), overwrite)
-        net, meta = load_model(model_path, device="cpu")
-        annotator = Annotator(net, options)
-    except EmoannotateError as err:
-        raise _fail(err) from err
-
-    results, failed = [], 0
-
-    def on_file(result) -> None:
-        nonlocal failed
-        writer.write_file(result)
-        if srt is not None:
-            srt.write_file(result)
-        if charts_dir and result.ok and any(r.emotion for r in result.windows):
-            from .charts import plot_timeline
-
-            plot_timeline(result, Path(charts_dir) / f"{result.job.key}_timeline.png", overwrite=overwrite)
-        failed += (not result.ok)
-        results.append(result)
-
-    console = _console()
-    try:
-        with writer.open(out, overwrite=overwrite):
-            if srt is not None:
-                srt.open(srt_dir, overwrite=overwrite)
-            try:
-                if quiet:
-                    from .pipeline import ProgressHook
-
-                    hook = ProgressHook()
-                    hook.file_done = on_file  # type: ignore[method-assign]
-                    for _ in annotator.annotate(jobs, hook):
-                        pass
-                else:
-                    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-                    with Progress(TextColumn("{task.description:40}"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("windows"), TimeElapsedColumn(), console=console,
-                                  transient=True) as progress:
-                        for _ in annotator.annotate(jobs, _RichHook(progress, on_file)):
-                            pass
-            finally:
-                if srt is not None:
-                    srt.close()
-        if charts_dir and results:
-            from .charts import plot_distribution
-
-            plot_distribution(results, Path(charts_dir) / "distribution.png", overwrite=overwrite)
+        results = annotate(
+            list(inputs), model, hop_s=hop, min_window_s=min_window, batch_size=batch_size, device=device,
+            workers=workers, threads=threads, amp=not no_amp, model_dir=model_dir, out=out,
+            format=fmt if output_dir is None else None, output_dir=output_dir, formats=fmt or "csv",
+            srt_dir=srt_dir, charts_dir=charts_dir, overwrite=overwrite, progress=not quiet, on_result=done.append)
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted: {len(results)} finished file(s) were written[/]")
-        sys.exit(130)
+        stderr_console().print(f"[yellow]interrupted: {len(done)} finished input(s) were written[/]")
+        sys.exit(EXIT_INTERRUPTED)
     except EmoannotateError as err:
-        raise _fail(err) from err
+        if not done:
+            raise _Fatal(_with_flags(str(err))) from err
+        click.echo(f"Error: {err} ({len(done)} finished input(s) were written)", err=True)
+        sys.exit(EXIT_SOME_FAILED)
     if not quiet:
-        _print_summary(console, results, out, meta)
-    sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)
-
-
-def _check_chart_paths(jobs, charts_dir: Path, overwrite: bool) -> None:
-    from .writers import check_can_write
-
-    for job in jobs:
-        check_can_write(charts_dir / f"{job.key}_timeline.png", overwrite)
-    check_can_write(charts_dir / "distribution.png", overwrite)
-
-
-def _print_summary(console, results, out, meta) -> None:
-    from rich.table import Table
-
-    table = Table(title="emoannotate summary", title_justify="left")
-    for col in ("file", "windows", "top emotion", "share", "modalities", "status"):
-        table.add_column(col, overflow="fold")
-    for r in results:
-        emotions = Counter(w.emotion for w in r.windows if w.emotion)
-        mods = Counter(w.modalities for w in r.windows)
-        statuses = Counter(w.status for w in r.windows)
-        top, n_top = emotions.most_common(1)[0] if emotions else ("-", 0)
-        share = f"{n_top / max(1, sum(emotions.values())):.0%}" if emotions else "-"
-        table.add_row(r.job.path.name, str(len(r.windows)), top, share,
-                      ", ".join(f"{k} {v}" for k, v in mods.most_common()),
-                      "[red]error[/] (see the log above)" if r.error else
-                      ", ".join(f"{k} {v}" for k, v in statuses.most_common()))
-    console.print(table)
-    n_fail = sum(not r.ok for r in results)
-    where = "standard output" if out == "-" else out
-    console.print(f"{sum(len(r.windows) for r in results)} windows from {len(results)} file(s) written to {where}"
-                  + (f"; [red]{n_fail} file(s) failed[/]" if n_fail else ""))
+        where = ", ".join(str(x) for x in (out if out != "-" else "standard output", output_dir, srt_dir, charts_dir)
+                          if x)
+        print_summary(stderr_console(), results, where)
+    sys.exit(EXIT_SOME_FAILED if any(not r.ok for r in results) else EXIT_OK)
 
 
 # --- models ------------------------------------------------------------------------------
 
 @main.group()
 def models() -> None:
-    """List the shipped models and show what they were trained and tested on."""
+    """List the models and show what they were trained and tested on."""
 
 
 @models.command("list")
-def models_list() -> None:
-    """The shipped models."""
+@_model_dir_option
+def models_list(model_dir) -> None:
+    """The shipped models and those in the user model folder."""
     from rich.table import Table
 
+    from .console import stderr_console
     from .registry import available_models
 
     table = Table()
     for col in ("name", "file", "sha256", "description"):
         table.add_column(col, overflow="fold")
-    for e in available_models():
-        table.add_row(e.name, e.file, e.sha256[:16] + "...", e.description)
-    _console().print(table)
+    for e in available_models(model_dir):
+        table.add_row(e.name, e.file if e.shipped else str(e.path), e.sha256[:16] + "..." if e.sha256 else "-",
+                      e.description)
+    stderr_console().print(table)
 
 
 @models.command("info")
 @click.argument("name", default="default")
+@_model_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the whole description as JSON.")
-def models_info(name, as_json) -> None:
+def models_info(name, model_dir, as_json) -> None:
     """What model NAME (or a .safetensors path) was trained on, its protocol and figures."""
     from .checkpoint import read_meta
     from .registry import resolve
 
     try:
-        meta = read_meta(resolve(name))
+        meta = read_meta(resolve(name, model_dir=model_dir))
     except EmoannotateError as err:
-        raise _fail(err) from err
+        raise _Fatal(str(err)) from err
     doc = {"path": str(meta.path), "sha256": meta.sha256, "emoannotate_version": meta.version,
            "model": meta.config.to_dict(), "preprocessing": meta.preprocessing, "info": meta.info}
     if as_json:
@@ -270,17 +187,12 @@ def models_info(name, as_json) -> None:
 
 # --- train / evaluate -----------------------------------------------------------------------
 
-def _load_samples(data, neutral):
-    from .datasets import load_dataset
-
-    samples = []
-    for spec in data:
-        samples.extend(load_dataset(spec, neutral=neutral))
-    return samples
-
-
 _DATA_HELP = ("Dataset as NAME:PATH (ravdess, ravdess-windows, crema-d, enterface, rml, generic) or a path "
               "whose layout is detected; repeat for several.")
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
 
 
 @main.command()
@@ -302,70 +214,92 @@ _DATA_HELP = ("Dataset as NAME:PATH (ravdess, ravdess-windows, crema-d, enterfac
               "are tested, the rest trained on (not speaker-independent; reported as such).")
 @click.option("--neutral", type=click.Choice(EMOTIONS), default=None, help="Map neutral clips to this label "
               "(default: excluded, as in the paper).")
-@click.option("--epochs", type=int, default=40, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=float, default=3e-4, show_default=True)
-@click.option("--p-pair", type=float, default=0.5, show_default=True,
+@click.option("--p-pair", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Chance to pair a face with another recording's voice of the same label.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@_device_option
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Where per-sample faces and features are cached (default ~/.cache/emoannotate/features).")
-@click.option("-j", "--workers", type=int, default=2, show_default=True, help="Processes for feature extraction.")
+@click.option("-j", "--workers", type=click.IntRange(min=0), default=None,
+              help="Processes for feature extraction (default: min(cores, 4)).")
 @click.option("--resume", is_flag=True, help="Continue from OUT.state if a previous run left one.")
 @click.option("--report-dir", type=click.Path(file_okay=False), help="Also evaluate on the test split and write "
               "report.json, report.txt and confusion PNGs here.")
 @click.option("--overwrite", is_flag=True)
-@click.option("-v", "--verbose", count=True)
-def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, test_speakers, test_fraction, val_speakers, val_fraction,
-          holdout_within, neutral, epochs, batch_size, lr, p_pair, seed, device, cache_dir, workers, resume,
-          report_dir, overwrite, verbose) -> None:
+@_quiet_option
+@_verbose_option
+def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, test_speakers, test_fraction,
+          val_speakers, val_fraction, holdout_within, neutral, epochs, batch_size, lr, p_pair, seed, device, cache_dir,
+          workers, resume, report_dir, overwrite, quiet, verbose) -> None:
     """Train a model on one or more datasets and save it as a checkpoint."""
-    _setup_logging(verbose, False)
-    from .train import run_training
+    from .console import RichProgress, setup_logging
+    from .training.commands import SplitOptions, TrainConfig, run_training
+    from .training.fit import TrainOptions
 
+    setup_logging(verbose, quiet, default=logging.INFO)
+    config = TrainConfig(
+        data=tuple(data), out=Path(out),
+        options=TrainOptions(backbone=backbone, backbone_weights=backbone_weights, epochs=epochs,
+                             batch_size=batch_size, lr=lr, p_pair=p_pair, seed=seed, device=device,
+                             finetune_backbone=finetune_backbone),
+        split=SplitOptions(protocol=protocol, test_speakers=_csv(test_speakers), test_fraction=test_fraction,
+                           val_speakers=_csv(val_speakers), val_fraction=val_fraction,
+                           holdout_within=tuple(holdout_within)),
+        neutral=neutral, cache_dir=Path(cache_dir) if cache_dir else None, workers=_workers(workers),
+        resume=resume, report_dir=Path(report_dir) if report_dir else None, overwrite=overwrite)
+    hook = None if quiet else RichProgress()
     try:
-        run_training(data=list(data), out=Path(out), backbone=backbone, backbone_weights=backbone_weights,
-                     protocol=protocol, test_speakers=_csv(test_speakers), test_fraction=test_fraction,
-                     val_speakers=_csv(val_speakers), val_fraction=val_fraction, holdout_within=list(holdout_within),
-                     neutral=neutral, epochs=epochs, batch_size=batch_size, lr=lr, p_pair=p_pair, seed=seed,
-                     device=device, cache_dir=cache_dir, workers=workers, resume=resume,
-                     report_dir=Path(report_dir) if report_dir else None, overwrite=overwrite,
-                     finetune_backbone=finetune_backbone, console=_console())
+        outcome = run_training(config, hook) if hook else run_training(config)
     except EmoannotateError as err:
-        raise _fail(err) from err
+        raise _Fatal(str(err)) from err
+    finally:
+        if hook:
+            hook.close()
+    click.echo(outcome.table)
+    click.echo(f"saved {outcome.path}", err=True)
 
 
 @main.command()
 @click.option("-d", "--data", multiple=True, required=True, help=_DATA_HELP)
-@click.option("-m", "--model", default="default", show_default=True, help="Shipped model name or a .safetensors path.")
+@_model_option
+@_model_dir_option
 @click.option("--split", type=click.Choice(["model", "all"]), default="model", show_default=True,
               help="model: the test split recorded in the checkpoint; all: every sample given.")
 @click.option("--neutral", type=click.Choice(EMOTIONS), default=None)
-@click.option("-o", "--out-dir", type=click.Path(file_okay=False), help="Write report.json, report.txt and "
-              "confusion matrices (PNG) here.")
+@click.option("--output-dir", "--out-dir", "output_dir", type=click.Path(file_okay=False),
+              help="Write report.json, report.txt and confusion matrices (PNG) here.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
-@click.option("-j", "--workers", type=int, default=2, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("-j", "--workers", type=click.IntRange(min=0), default=None)
+@_device_option
 @click.option("--overwrite", is_flag=True)
-@click.option("-v", "--verbose", count=True)
-def evaluate(data, model, split, neutral, out_dir, cache_dir, workers, device, overwrite, verbose) -> None:
+@_quiet_option
+@_verbose_option
+def evaluate(data, model, model_dir, split, neutral, output_dir, cache_dir, workers, device, overwrite, quiet,
+             verbose) -> None:
     """Accuracy, top-3, precision, recall, per-class figures, calibration and confusion matrices,
     for bimodal, video-only and audio-only, per dataset and overall."""
-    _setup_logging(verbose, False)
-    from .evaluate import run_evaluation
+    from .console import RichProgress, setup_logging
+    from .registry import resolve
+    from .training.commands import EvalConfig, run_evaluation
 
+    setup_logging(verbose, quiet, default=logging.INFO)
+    hook = None
     try:
-        text = run_evaluation(data=list(data), model=model, split=split, neutral=neutral,
-                              out_dir=Path(out_dir) if out_dir else None, cache_dir=cache_dir, workers=workers,
-                              device=device, overwrite=overwrite, console=_console())
+        config = EvalConfig(data=tuple(data), model=str(resolve(model, model_dir=model_dir)), split=split,
+                            neutral=neutral, out_dir=Path(output_dir) if output_dir else None,
+                            cache_dir=Path(cache_dir) if cache_dir else None, workers=_workers(workers),
+                            device=device, overwrite=overwrite)
+        hook = None if quiet else RichProgress()
+        text = run_evaluation(config, hook) if hook else run_evaluation(config)
     except EmoannotateError as err:
-        raise _fail(err) from err
+        raise _Fatal(str(err)) from err
+    finally:
+        if hook:
+            hook.close()
     click.echo(text)
-
-
-def _csv(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 if __name__ == "__main__":  # pragma: no cover

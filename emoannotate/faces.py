@@ -46,7 +46,8 @@ class WindowFaces:
         if idx.size == 0:
             return None
         mid = (self.mask.size - 1) / 2
-        return tuple(float(v) for v in self.boxes[idx[np.argmin(np.abs(idx - mid))]])
+        x1, y1, x2, y2 = (float(v) for v in self.boxes[idx[np.argmin(np.abs(idx - mid))]])
+        return (x1, y1, x2, y2)
 
 
 class FaceDetector:
@@ -71,12 +72,13 @@ class FaceDetector:
         crops = np.zeros((n, size, size, 3), np.uint8)
         mask = np.zeros(n, bool)
         boxes = np.full((n, 4), np.nan, np.float32)
-        present = [i for i, f in enumerate(frames) if f is not None]
+        available = {i: f for i, f in enumerate(frames) if f is not None}
+        present = list(available)
         if not present:
             return WindowFaces(crops, mask, boxes, 0)
-        h, w = frames[present[0]].shape[:2]
+        h, w = available[present[0]].shape[:2]
         scale = min(1.0, self.detect_max_side / max(h, w))
-        small = [self._shrink(frames[i], scale) for i in present]  # each (h', w', 3)
+        small = [self._shrink(available[i], scale) for i in present]  # each (h', w', 3)
         with torch.inference_mode():
             batch_boxes, batch_probs = self.mtcnn.detect(np.stack(small))
         max_faces = 0
@@ -91,7 +93,7 @@ class FaceDetector:
             areas = (fb[:, 2] - fb[:, 0]) * (fb[:, 3] - fb[:, 1])
             box = fb[int(np.argmax(areas))]
             box = np.clip(box, 0, [w, h, w, h]).astype(np.float32)  # MTCNN boxes may overhang the frame
-            crop = crop_face(frames[i], box, size=size)
+            crop = crop_face(available[i], box, size=size)
             if crop is None:
                 continue
             crops[i], mask[i], boxes[i] = crop, True, box
@@ -103,7 +105,7 @@ class FaceDetector:
             return frame
         h, w = frame.shape[:2]
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        return np.asarray(Image.fromarray(frame).resize(size, Image.BILINEAR))
+        return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
 
 
 def crop_face(frame: np.ndarray, box: np.ndarray, *, size: int = FACE_SIZE) -> np.ndarray | None:
@@ -117,4 +119,4 @@ def crop_face(frame: np.ndarray, box: np.ndarray, *, size: int = FACE_SIZE) -> n
     if x2 - x1 < 2 or y2 - y1 < 2:
         return None
     patch = Image.fromarray(frame[y1:y2, x1:x2])
-    return np.asarray(patch.resize((size, size), Image.BILINEAR))
+    return np.asarray(patch.resize((size, size), Image.Resampling.BILINEAR))

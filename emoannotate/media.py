@@ -1,7 +1,9 @@
 """Probe and decode media with PyAV (FFmpeg's libraries): frames at window times, audio at 22,050 Hz.
 
 Both decoders stream: they hold only the frames and samples of the windows in flight, so
-an hour of video never sits in memory.
+an hour of video never sits in memory. Arrays already in memory (`records.MediaArrays`) are
+read through the same interface (`probe_source`, `iter_frames`, `iter_audio`), their audio
+resampled by the same FFmpeg resampler as a file's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from .constants import SAMPLE_RATE
 from .errors import MediaError
-from .records import MediaInfo, Window
+from .records import MediaArrays, MediaInfo, Window
 from .windows import frame_times
 
 log = logging.getLogger("emoannotate")
@@ -130,11 +132,10 @@ def iter_window_frames(
                     break
                 prev = (t, frame)
             # Targets at or after the last frame: it stays on screen until the stream ends.
-            last_t = prev[0] if prev is not None else None
             frame_dur = 1.0 / float(stream.average_rate) if stream.average_rate else 0.05
             while ti < len(targets):
                 t_target, wi, fi = targets[ti]
-                if prev is not None and t_target <= last_t + frame_dur:
+                if prev is not None and t_target <= prev[0] + frame_dur:  # prev[0]: time of the last frame
                     picked[wi][fi] = prev[1].to_ndarray(format="rgb24")
                 remaining[wi] -= 1
                 ti += 1
@@ -172,12 +173,13 @@ def iter_window_audio(
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
             first_s = windows[0].start_s
             if first_s > _SEEK_MIN_S:
+                if stream.time_base is None:
+                    raise MediaError(f"{path}: audio stream without a time base, cannot seek")
                 container.seek(int((first_s - 1.0 + origin) / stream.time_base), stream=stream, backward=True)
             started = False
 
             def frames():
-                for packet_frame in container.decode(stream):
-                    yield packet_frame
+                yield from container.decode(stream)
                 yield None  # flush the resampler
 
             for in_frame in frames():
@@ -231,3 +233,91 @@ def read_audio(path: str | Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarra
     info = probe(path)
     whole = Window(0, 0.0, info.duration_s + 1.0)
     return next(iter_window_audio(path, [whole], sample_rate=sample_rate))[1]
+
+
+# --- Arrays in memory, and one interface over both -----------------------------------------
+
+def probe_arrays(arrays: MediaArrays) -> MediaInfo:
+    """MediaInfo of arrays in memory; InputError-like MediaError when they are not media."""
+    name = Path(arrays.name)
+    frames, audio = arrays.frames, arrays.audio
+    if frames is not None:
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise MediaError(f"{name}: frames must be (T, H, W, 3) uint8 RGB, got {frames.dtype} {frames.shape}")
+        if not arrays.fps > 0:
+            raise MediaError(f"{name}: fps must be positive, got {arrays.fps}")
+    if audio is not None:
+        if audio.ndim not in (1, 2):
+            raise MediaError(f"{name}: audio must be (n,) or (n, channels), got shape {audio.shape}")
+        if not arrays.sample_rate > 0:
+            raise MediaError(f"{name}: sample_rate must be positive, got {arrays.sample_rate}")
+    n_video = len(frames) if frames is not None else 0
+    n_audio = len(audio) if audio is not None else 0
+    has_video, has_audio = n_video > 0, n_audio > 0
+    if not has_video and not has_audio:
+        raise MediaError(f"{name}: no video frames or audio samples")
+    durations = [n_video / arrays.fps] if has_video else []
+    durations += [n_audio / arrays.sample_rate] if has_audio else []
+    size = frames.shape[1:3] if frames is not None and has_video else None  # (H, W)
+    return MediaInfo(path=name, duration_s=max(durations), has_video=has_video, has_audio=has_audio,
+                     fps=float(arrays.fps) if has_video else None,
+                     width=int(size[1]) if size is not None else None,
+                     height=int(size[0]) if size is not None else None)
+
+
+def iter_array_frames(arrays: MediaArrays, windows: Sequence[Window], *, n_frames: int
+                      ) -> Iterator[tuple[Window, list[np.ndarray | None]]]:
+    """`iter_window_frames` for arrays: frame floor(t * fps) is the one on screen at time t."""
+    frames = arrays.frames
+    if frames is None:
+        raise MediaError(f"{arrays.name}: no video frames")
+    for w in windows:
+        idx = np.floor(frame_times(w, n_frames) * arrays.fps + 1e-9).astype(int)
+        yield w, [np.ascontiguousarray(frames[i]) if i < len(frames) else None for i in idx]
+
+
+def iter_array_audio(arrays: MediaArrays, windows: Sequence[Window], *, sample_rate: int = SAMPLE_RATE
+                     ) -> Iterator[tuple[Window, np.ndarray]]:
+    """`iter_window_audio` for arrays: mixed to mono and resampled once by swresample, then sliced."""
+    if arrays.audio is None:
+        raise MediaError(f"{arrays.name}: no audio samples")
+    mono = _resample(arrays.audio, arrays.sample_rate, sample_rate)
+    for w in windows:
+        yield w, mono[round(w.start_s * sample_rate):round(w.end_s * sample_rate)].copy()
+
+
+def _resample(audio: np.ndarray, rate: int, out_rate: int) -> np.ndarray:
+    """(n,) or (n, channels) float samples at `rate` -> (m,) mono float32 at `out_rate`."""
+    planar = np.ascontiguousarray(np.asarray(audio, np.float32).reshape(len(audio), -1).T)  # (channels, n)
+    if planar.shape[0] == 1 and rate == out_rate:
+        return planar[0].copy()
+    layout = {1: "mono", 2: "stereo"}.get(planar.shape[0])
+    if layout is None:  # FFmpeg layouts beyond stereo need names; a plain mean is what "mono" means
+        planar, layout = planar.mean(axis=0, keepdims=True), "mono"
+    frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=layout)
+    frame.sample_rate = rate
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=out_rate)
+    out = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
+
+
+def probe_source(source: str | Path | MediaArrays) -> MediaInfo:
+    """`probe` for a file, `probe_arrays` for arrays."""
+    return probe_arrays(source) if isinstance(source, MediaArrays) else probe(source)
+
+
+def iter_frames(source: str | Path | MediaArrays, windows: Sequence[Window], *, n_frames: int
+                ) -> Iterator[tuple[Window, list[np.ndarray | None]]]:
+    """Each window's `n_frames` RGB frames, from a file or from arrays."""
+    if isinstance(source, MediaArrays):
+        return iter_array_frames(source, windows, n_frames=n_frames)
+    return iter_window_frames(source, windows, n_frames=n_frames)
+
+
+def iter_audio(source: str | Path | MediaArrays, windows: Sequence[Window], *, sample_rate: int = SAMPLE_RATE
+               ) -> Iterator[tuple[Window, np.ndarray]]:
+    """Each window's mono samples at `sample_rate`, from a file or from arrays."""
+    if isinstance(source, MediaArrays):
+        return iter_array_audio(source, windows, sample_rate=sample_rate)
+    return iter_window_audio(source, windows, sample_rate=sample_rate)

@@ -22,13 +22,41 @@ STATUSES = (STATUS_OK, STATUS_NO_FACE, STATUS_NO_AUDIO, STATUS_NO_SIGNAL, STATUS
 MOD_BOTH, MOD_VIDEO, MOD_AUDIO, MOD_NONE = "audio+video", "video", "audio", "none"
 
 
+@dataclass(frozen=True, eq=False)
+class MediaArrays:
+    """Media already in memory (a notebook's arrays) instead of a file.
+
+    frames:      (T, H, W, 3) uint8 RGB video frames, frame i shown from i / fps seconds;
+                 None for audio only.
+    fps:         frames per second of `frames`.
+    audio:       (n,) mono or (n, channels) float samples in [-1, 1]; None for video only.
+    sample_rate: Hz of `audio`; it is resampled to 22,050 Hz as files are.
+    name:        what the rows' `file` column says.
+    """
+
+    frames: np.ndarray | None = None
+    fps: float = 30.0
+    audio: np.ndarray | None = None
+    sample_rate: int = 22050
+    name: str = "array"
+
+
 @dataclass(frozen=True)
 class MediaJob:
-    """One input file. `key` is a unique, filesystem-safe stem for per-file outputs."""
+    """One input: a file, or arrays in memory. `key` is a unique, filesystem-safe stem for per-input outputs.
+
+    `path` is the file (for arrays, `Path(arrays.name)`, which need not exist).
+    """
 
     index: int
     path: Path
     key: str
+    arrays: MediaArrays | None = field(default=None, compare=False, hash=False, repr=False)
+
+    @property
+    def source(self) -> str | MediaArrays:
+        """What the decoders read: the file's path, or the arrays."""
+        return self.arrays if self.arrays is not None else str(self.path)
 
 
 @dataclass(frozen=True)
@@ -83,7 +111,6 @@ class WindowInput:
     face_box: tuple[float, float, float, float] | None
     max_faces: int
     audio: np.ndarray | None
-    status: str = STATUS_OK
 
     @property
     def has_video(self) -> bool:

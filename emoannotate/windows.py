@@ -18,15 +18,14 @@ def plan_windows(
     *,
     hop_s: float = WINDOW_SECONDS,
     window_s: float = WINDOW_SECONDS,
-    min_s: float = MIN_WINDOW_SECONDS,
 ) -> list[Window]:
     """Cut [0, duration_s) into windows of `window_s` every `hop_s` seconds.
 
     Full windows come first; after them, one last partial window [start, duration_s)
     covers any tail that no full window reaches (flagged `partial`; padded at inference).
-    Nothing is dropped: a partial window shorter than `min_s` is still returned, and
-    `is_too_short` tells the caller to write a "too_short" row for it instead of a
-    prediction (a file shorter than `min_s` is one such window). Indices count from 0.
+    Nothing is dropped: a short partial window is still returned, and `is_too_short`
+    tells the caller to write a "too_short" row for it instead of a prediction (a file
+    shorter than the minimum is one such window). Indices count from 0.
     """
     if hop_s <= 0 or window_s <= 0:
         raise InputError(f"hop ({hop_s}) and window ({window_s}) must be positive seconds")

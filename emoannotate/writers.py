@@ -1,10 +1,13 @@
-"""Result writers: one class per output format (CSV, JSON, JSONL, SRT), plus a factory.
+"""Result writers: the base that owns a destination, and the row formats (CSV, JSON, JSONL).
+
+Subtitles (SRT, WebVTT) are in `subtitles`, the factory and the set of outputs of one run
+in `outputs`.
 
 The base `ResultWriter` owns everything about the destination: the path or stdout ("-"),
 the encoding (UTF-8), the never-overwrite check, flushing and closing. Each subclass only
 turns records into text. Usage, streaming one file at a time as the pipeline finishes it:
 
-    writer = get_writer("csv", model="efficientface-tfusion")
+    writer = outputs.get_writer("csv", model="efficientface-tfusion")
     writer.check_outputs("out.csv", jobs, overwrite=False)   # before any work starts
     with writer.open("out.csv"):
         for file_result in results:
@@ -31,14 +34,13 @@ from typing import IO, Any, ClassVar
 from . import __version__
 from .constants import EMOTIONS
 from .errors import InputError
-from .records import MOD_AUDIO, MOD_VIDEO, FileResult, MediaJob, WindowResult
+from .records import FileResult, MediaJob, WindowResult
 
 STDOUT = "-"  # the output path that means standard output
 
 TIME_DECIMALS = 3  # seconds rounded to ms
 PROB_DECIMALS = 4  # probabilities and confidence
 BOX_DECIMALS = 1  # face box, source-frame pixels
-SRT_CONFIDENCE_DECIMALS = 2  # "happiness 0.82"
 
 # Columns around the per-label probabilities, in output order.
 LEADING_COLUMNS = ("file", "window", "start_s", "end_s", "emotion", "confidence")
@@ -56,21 +58,16 @@ TRAILING_COLUMNS = (
 )
 
 __all__ = [
-    "FORMATS",
     "STDOUT",
     "CsvWriter",
     "JsonWriter",
     "JsonlWriter",
     "ResultWriter",
-    "SrtWriter",
     "check_can_write",
     "columns",
-    "format_from_path",
     "format_timestamp",
-    "get_writer",
     "row_to_dict",
     "unique_output_paths",
-    "write_results",
 ]
 
 
@@ -216,10 +213,12 @@ class ResultWriter:
     format: ClassVar[str] = ""
     extension: ClassVar[str] = ""
     streaming: ClassVar[bool] = True
-    per_file: ClassVar[bool] = False
+    per_file: bool = False  # class default; an instance may override it (per_input)
     newline: ClassVar[str | None] = None  # passed to open(); "" for CSV
 
-    def __init__(self, *, model: str = "", labels: Sequence[str] | None = None):
+    def __init__(self, *, model: str = "", labels: Sequence[str] | None = None, per_input: bool | None = None):
+        if per_input is not None:
+            self.per_file = per_input  # CSV/JSON/JSONL: one file per input in a directory (--output-dir)
         self.model = model
         self.labels: tuple[str, ...] = tuple(labels) if labels is not None else EMOTIONS
         self._target: str | Path | None = None
@@ -402,8 +401,8 @@ class JsonWriter(ResultWriter):
     extension = ".json"
     streaming = False
 
-    def __init__(self, *, model: str = "", labels: Sequence[str] | None = None):
-        super().__init__(model=model, labels=labels)
+    def __init__(self, *, model: str = "", labels: Sequence[str] | None = None, per_input: bool | None = None):
+        super().__init__(model=model, labels=labels, per_input=per_input)
         self._files: list[dict[str, Any]] = []
 
     def format_file(self, result: FileResult) -> str:
@@ -427,95 +426,11 @@ class JsonWriter(ResultWriter):
             "labels": list(self.labels),
             "files": self._files,
         }
+        if self.per_file:  # one document per input: start the next one empty
+            self._files = []
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
-class SrtWriter(ResultWriter):
-    """One SRT per input file; one cue per window with a prediction, e.g. "anger 0.82".
-
-    Cues of windows that had only one modality say so: "(voice only)", "(face only)".
-    Windows without a prediction get no cue; a file without any gets an empty SRT.
-    """
-
-    format = "srt"
-    extension = ".srt"
-    per_file = True
-
-    def format_file(self, result: FileResult) -> str:
-        cues = []
-        for row in result.windows:
-            if row.emotion is None:
-                continue
-            text = row.emotion
-            if row.confidence is not None and math.isfinite(row.confidence):
-                text += f" {row.confidence:.{SRT_CONFIDENCE_DECIMALS}f}"
-            if row.modalities == MOD_AUDIO:
-                text += " (voice only)"
-            elif row.modalities == MOD_VIDEO:
-                text += " (face only)"
-            span = f"{format_timestamp(row.start_s)} --> {format_timestamp(row.end_s)}"
-            cues.append(f"{len(cues) + 1}\n{span}\n{text}\n")
-        return "\n".join(cues)
 
 
 def _file_name(result: FileResult) -> str:
     """The file's name as its rows give it (the job's path when it has no rows)."""
     return result.windows[0].file if result.windows else str(result.job.path)
-
-
-# --- Factory ----------------------------------------------------------------------------
-
-_WRITERS: dict[str, type[ResultWriter]] = {
-    cls.format: cls for cls in (CsvWriter, JsonWriter, JsonlWriter, SrtWriter)
-}
-FORMATS = tuple(_WRITERS)  # ("csv", "json", "jsonl", "srt")
-_EXTENSIONS = {cls.extension: name for name, cls in _WRITERS.items()}
-
-
-def get_writer(
-    format: str, *, model: str = "", labels: Sequence[str] | None = None
-) -> ResultWriter:
-    """A new, unopened writer for `format` (one of FORMATS); InputError if unknown."""
-    try:
-        cls = _WRITERS[format.lower()]
-    except KeyError:
-        raise InputError(
-            f"unknown output format {format!r}; choose one of {', '.join(FORMATS)}"
-        ) from None
-    return cls(model=model, labels=labels)
-
-
-def format_from_path(path: str | Path) -> str:
-    """The format named by `path`'s extension (.csv .json .jsonl .srt); InputError if none."""
-    valid = ", ".join(_EXTENSIONS)
-    if str(path) == STDOUT:
-        raise InputError(
-            f"cannot tell the output format of standard output; pass --format "
-            f"({', '.join(FORMATS)})"
-        )
-    suffix = Path(path).suffix.lower()
-    if suffix not in _EXTENSIONS:
-        got = f"extension {suffix!r}" if suffix else "no extension"
-        raise InputError(
-            f"cannot tell the output format of {path} ({got}); use one of {valid}, "
-            f"or pass --format"
-        )
-    return _EXTENSIONS[suffix]
-
-
-def write_results(
-    results: Iterable[FileResult],
-    target: str | Path,
-    *,
-    format: str | None = None,
-    model: str = "",
-    labels: Sequence[str] | None = None,
-    overwrite: bool = False,
-) -> None:
-    """Write finished results in one go; `format` defaults to `target`'s extension."""
-    results = list(results)
-    writer = get_writer(format or format_from_path(target), model=model, labels=labels)
-    writer.check_outputs(target, [r.job for r in results], overwrite=overwrite)
-    with writer.open(target, overwrite=overwrite):
-        for result in results:
-            writer.write_file(result)

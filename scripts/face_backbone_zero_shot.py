@@ -17,7 +17,8 @@ import torch
 from emoannotate.constants import EMOTIONS
 from emoannotate.metrics import evaluate_probs, format_per_class, format_table
 from emoannotate.model.minixception import load_minixception
-from emoannotate.train import cached_inputs, load_samples
+from emoannotate.training.cache import cached_inputs
+from emoannotate.training.commands import load_samples
 
 FER_TO_OURS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness", "sad": "sadness",
                "surprise": "surprise", "neutral": "calm"}
@@ -25,15 +26,15 @@ FER_TO_OURS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": 
 
 def main() -> None:
     samples = load_samples(sys.argv[1:] or ["ravdess-windows:../shared/data/ravdess/windows"])
-    inputs = cached_inputs(samples, None, workers=0)
+    inputs = cached_inputs(samples, None, workers=0)  # the same window inputs `run` computes
     net = load_minixception()
     order = [EMOTIONS.index(FER_TO_OURS[name]) for name in net.labels]
     probs, targets = [], []
     with torch.no_grad():
         for s, x in zip(samples, inputs):
-            if x.crops is None:
+            if x.faces is None:
                 continue
-            faces = torch.from_numpy(x.crops[x.mask]).permute(0, 3, 1, 2).float() / 255
+            faces = torch.from_numpy(x.faces[x.face_mask]).permute(0, 3, 1, 2).float() / 255
             fer = torch.softmax(net(faces), dim=1).mean(0).numpy()  # (7,) in FER order
             ours = np.zeros(len(EMOTIONS))
             ours[order] = fer

@@ -4,7 +4,9 @@
         --description "FER mini-Xception faces + RAVDESS voices (22 actors)"
 
 Writes emoannotate/weights/<name>.safetensors and its entry (file, SHA-256, description,
-and the test figures the checkpoint carries) in emoannotate/weights/models.json.
+and the test figures the checkpoint carries) in emoannotate/weights/models.json. Dataset
+paths recorded by older checkpoints are cut to the corpus name and folder name (no machine
+paths ship); the weights are copied unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import json
 import shutil
 from pathlib import Path
 
-from emoannotate.checkpoint import file_sha256, read_meta
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from emoannotate.checkpoint import META_KEY, file_sha256, read_meta
+from emoannotate.datasets import portable_spec
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "emoannotate" / "weights"
 
@@ -27,7 +33,16 @@ def main() -> None:
     args = ap.parse_args()
     meta = read_meta(args.checkpoint)
     dest = WEIGHTS / f"{args.name}.safetensors"
-    shutil.copyfile(args.checkpoint, dest)
+    data = meta.info.get("data") or []
+    if [portable_spec(d) for d in data] != data:
+        with safe_open(str(args.checkpoint), framework="pt") as f:
+            header = json.loads(f.metadata()[META_KEY])
+        header["info"]["data"] = [portable_spec(d) for d in data]
+        tensors = load_file(str(args.checkpoint))
+        save_file(tensors, str(dest), metadata={META_KEY: json.dumps(header)})
+        meta = read_meta(dest)
+    elif args.checkpoint.resolve() != dest.resolve():
+        shutil.copyfile(args.checkpoint, dest)
     dest.chmod(0o644)
     reports = meta.info.get("test_reports", {})
     figures = {group: {cond: {k: round(r[k], 4) for k in ("n", "accuracy", "top3_accuracy", "precision", "recall",

@@ -11,9 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from synth import (
-    FACE_FPS, FACE_SIDE, TONE_HZ, WAV_RATE, WAV_TONE_HZ, astronaut_face, flat_frame, silence, sine, tiny_model,
+    FACE_FPS,
+    FACE_SIDE,
+    TONE_HZ,
+    WAV_RATE,
+    WAV_TONE_HZ,
+    astronaut_face,
+    flat_frame,
+    silence,
+    sine,
+    tiny_model,
     write_media,
 )
 

@@ -5,7 +5,13 @@ import pytest
 
 from emoannotate.audio import fit_length, is_silent, window_audio_features, window_features
 from emoannotate.constants import (
-    N_AUDIO_FEATURES, N_AUDIO_FRAMES, N_MELS, N_MFCC, SAMPLE_RATE, SILENCE_RMS, WINDOW_SAMPLES,
+    N_AUDIO_FEATURES,
+    N_AUDIO_FRAMES,
+    N_MELS,
+    N_MFCC,
+    SAMPLE_RATE,
+    SILENCE_RMS,
+    WINDOW_SAMPLES,
 )
 
 MEL_ROWS = slice(N_MFCC, N_MFCC + N_MELS)

@@ -6,15 +6,20 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from synth import TINY_CONFIG, tiny_model
 
 from emoannotate import __version__
 from emoannotate.checkpoint import (
-    META_KEY, current_preprocessing, file_sha256, load_checkpoint, read_meta, save_checkpoint,
+    META_KEY,
+    current_preprocessing,
+    file_sha256,
+    load_checkpoint,
+    read_meta,
+    save_checkpoint,
 )
 from emoannotate.constants import EMOTIONS, N_AUDIO_FEATURES, N_AUDIO_FRAMES
 from emoannotate.errors import ModelLoadError
 from emoannotate.model.net import ModelConfig
-from synth import TINY_CONFIG, tiny_model
 
 T = 15
 

@@ -5,6 +5,17 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from synth import (
+    FACE_SIDE,
+    MEDIA_SECONDS,
+    PLAIN_FPS,
+    PLAIN_SIZE,
+    TONE_AMPLITUDE,
+    TONE_HZ,
+    WAV_TONE_HZ,
+    gray_level,
+    write_media,
+)
 
 from emoannotate import media
 from emoannotate.constants import FRAMES_PER_WINDOW, SAMPLE_RATE, WINDOW_SAMPLES
@@ -12,9 +23,6 @@ from emoannotate.errors import MediaError
 from emoannotate.media import iter_window_audio, iter_window_frames, probe, read_audio
 from emoannotate.records import Window
 from emoannotate.windows import frame_times, plan_windows
-from synth import (
-    FACE_SIDE, MEDIA_SECONDS, PLAIN_FPS, PLAIN_SIZE, TONE_AMPLITUDE, TONE_HZ, WAV_TONE_HZ, gray_level, write_media,
-)
 
 DURATION_TOL = 0.1  # s
 CHIRP_SECONDS = 10.0

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from synth import TINY_CONFIG, tiny_model
 
 from emoannotate.constants import FACE_SIZE, FRAMES_PER_WINDOW, N_AUDIO_FEATURES, N_AUDIO_FRAMES, N_EMOTIONS
 from emoannotate.errors import ModelLoadError
 from emoannotate.model.efficientface import EfficientFace, load_published_state_dict
 from emoannotate.model.net import AUDIO, VIDEO, EmotionNet, ModelConfig, build_backbone, fill_missing_frames
 from emoannotate.model.tfusion import TFusion
-from synth import TINY_CONFIG, tiny_model
 
 T = FRAMES_PER_WINDOW
 ATOL = 1e-5

@@ -5,16 +5,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synth import flat_frame, write_media
 
 from emoannotate.checkpoint import load_checkpoint
+from emoannotate.device import resolve_device
 from emoannotate.discover import make_jobs
 from emoannotate.errors import InputError
-from emoannotate.pipeline import Annotator, ProgressHook, RunOptions, resolve_device
+from emoannotate.hooks import ProgressHook
+from emoannotate.pipeline import Annotator, RunOptions
 from emoannotate.records import (
-    MOD_AUDIO, MOD_BOTH, MOD_NONE, MOD_VIDEO, STATUS_ERROR, STATUS_NO_AUDIO, STATUS_NO_FACE, STATUS_NO_SIGNAL,
-    STATUS_OK, STATUS_TOO_SHORT,
+    MOD_AUDIO,
+    MOD_BOTH,
+    MOD_NONE,
+    MOD_VIDEO,
+    STATUS_ERROR,
+    STATUS_NO_AUDIO,
+    STATUS_NO_FACE,
+    STATUS_NO_SIGNAL,
+    STATUS_OK,
+    STATUS_TOO_SHORT,
 )
-from synth import flat_frame, write_media
 
 pytestmark = pytest.mark.slow  # MTCNN on about 50 small frames per run
 
@@ -50,16 +60,13 @@ def model(tiny_checkpoint):
 
 class RecordingHook(ProgressHook):
     def __init__(self):
-        self.planned_windows, self.advanced, self.done = None, 0, []
+        self.planned_windows, self.advanced = None, 0
 
     def planned(self, jobs, n_windows):
         self.planned_windows = n_windows
 
     def advance(self, job, n_windows):
         self.advanced += n_windows
-
-    def file_done(self, result):
-        self.done.append(result.job.index)
 
 
 def run(model, jobs, **options):
@@ -135,7 +142,6 @@ def test_unreadable_files_give_an_error_row_naming_them(by_name, name):
 def test_results_come_in_job_order_and_the_hook_sees_every_window(inline, jobs):
     results, hook = inline
     assert [r.job for r in results] == list(jobs)
-    assert hook.done == [j.index for j in jobs]
     n_rows = sum(len(r.windows) for r in results)
     assert hook.planned_windows == n_rows == hook.advanced
 
@@ -187,16 +193,28 @@ def test_no_jobs_no_results(model):
     assert list(Annotator(model, RunOptions(device="cpu", workers=0)).annotate([])) == []
 
 
-@pytest.mark.parametrize("kwargs,option", [({"batch_size": 0}, "--batch-size"), ({"hop_s": 0.0}, "--hop"),
-                                           ({"workers": -1}, "--workers")])
+@pytest.mark.parametrize("kwargs,option", [
+    ({"batch_size": 0}, "batch_size"), ({"hop_s": 0.0}, "hop"), ({"hop_s": float("nan")}, "hop"),
+    ({"hop_s": float("inf")}, "hop"), ({"workers": -1}, "workers"), ({"threads": 0}, "threads"),
+    ({"min_window_s": 99.0}, "min_window"), ({"min_window_s": float("nan")}, "min_window"),
+])
 def test_bad_options_name_the_option(kwargs, option):
-    with pytest.raises(InputError, match=option):
+    with pytest.raises(InputError, match=f"^{option} must be"):
         RunOptions(**kwargs)
+
+
+def test_a_hop_longer_than_the_window_warns_that_time_is_skipped(caplog):
+    RunOptions(hop_s=10.0)
+    assert "not annotated" in caplog.text
 
 
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    with pytest.raises(InputError, match="unknown device"):
+        resolve_device("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="--device"):
-            resolve_device("cuda")
+        for name in ("cuda", "cuda:1"):
+            with pytest.raises(InputError, match="no CUDA GPU"):
+                resolve_device(name)

@@ -5,11 +5,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from synth import TINY_CONFIG
 
 from emoannotate import registry
 from emoannotate.checkpoint import file_sha256
 from emoannotate.errors import ModelLoadError
-from synth import TINY_CONFIG
 
 
 @pytest.fixture
@@ -69,8 +69,9 @@ def test_unknown_name_lists_the_shipped_names(index_dir):
 
 def test_without_an_index_nothing_is_shipped(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "INDEX", tmp_path / "models.json")
+    monkeypatch.setenv("EMOANNOTATE_MODELS", str(tmp_path / "no-user-models"))
     assert registry.available_models() == []
-    with pytest.raises(ModelLoadError, match="none shipped"):
+    with pytest.raises(ModelLoadError, match="shipped models: none; user models in .*no-user-models: none"):
         registry.resolve("default")
 
 
@@ -90,12 +91,28 @@ def test_a_path_that_does_not_exist_is_not_looked_up_as_a_name(tmp_path):
 
 
 def test_shipped_index_is_consistent():
-    """The real index (when there is one) names files that exist, with their checksums."""
-    entries = registry.available_models()
-    if not entries:
-        pytest.skip("no emoannotate/weights/models.json yet")
+    """The real index names files that exist, with their checksums (package data: never optional)."""
+    entries = [e for e in registry.available_models() if e.shipped]
+    assert registry.INDEX.is_file() and entries
     assert registry.DEFAULT_MODEL in {e.name for e in entries}
     for entry in entries:
         assert entry.path.is_file(), entry.path
         assert len(entry.sha256) == 64
         assert registry.resolve(entry.name) == entry.path  # checksum verified
+
+
+def test_user_model_folder(tiny_checkpoint, tmp_path, monkeypatch):
+    import shutil
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(tiny_checkpoint, folder / "mine.safetensors")
+    monkeypatch.delenv("EMOANNOTATE_MODELS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert registry.user_model_dir() == tmp_path / "xdg" / "emoannotate" / "models"
+    assert "mine" not in [e.name for e in registry.available_models()]
+    entry = registry.get_entry("mine", model_dir=folder)
+    assert not entry.shipped and entry.path == folder / "mine.safetensors"
+    assert registry.resolve("mine", model_dir=folder) == folder / "mine.safetensors"
+    monkeypatch.setenv("EMOANNOTATE_MODELS", str(folder))
+    assert registry.load_model("mine")[1].path == folder / "mine.safetensors"

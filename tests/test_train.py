@@ -13,12 +13,13 @@ import torch
 from PIL import Image
 
 from emoannotate.constants import EMOTIONS, FRAMES_PER_WINDOW, N_AUDIO_FEATURES, N_AUDIO_FRAMES, SAMPLE_RATE
-from emoannotate.datasets import Sample
+from emoannotate.datasets import Sample, make_split
 from emoannotate.errors import DatasetError
 from emoannotate.model.net import EmotionNet, ModelConfig
-from emoannotate.train import (
-    FeatureCache, TrainItem, TrainOptions, compute_sample_inputs, deduplicate, fit, make_split, predict_items,
-)
+from emoannotate.training.batch import TrainItem, predict_items
+from emoannotate.training.cache import FeatureCache, sample_inputs
+from emoannotate.training.commands import deduplicate
+from emoannotate.training.fit import TrainOptions, fit
 
 TINY = dict(backbone="tiny", video_channels=(8, 8, 16, 16), audio_channels=(8, 8, 16), fusion_ff=32, hidden=16)
 
@@ -82,15 +83,18 @@ def test_feature_cache_round_trip_and_window_layout(tmp_path):
     folder = _window_folder(tmp_path / "trial", n_faces=12, colour=90)
     sample = Sample(id="trial", dataset="generic", label="fear", speaker="generic:a", faces_dir=folder / "faces",
                     audio=folder / "audio.wav")
-    x = compute_sample_inputs(sample)
-    assert x.crops.shape == (FRAMES_PER_WINDOW, 224, 224, 3) and x.mask.sum() == 12 and not x.mask[12:].any()
+    x = sample_inputs(sample)
+    assert x.faces.shape == (FRAMES_PER_WINDOW, 224, 224, 3) and x.face_mask.sum() == 12
+    assert not x.face_mask[12:].any()
     assert x.audio.shape == (N_AUDIO_FEATURES, N_AUDIO_FRAMES)
     cache = FeatureCache(tmp_path / "cache")
     first = cache.get_all([sample])[0]
     again = FeatureCache(tmp_path / "cache").load(sample)
     assert again is not None
-    np.testing.assert_array_equal(first.crops, again.crops)
-    np.testing.assert_allclose(first.audio, again.audio)
+    np.testing.assert_array_equal(first.faces, again.faces)
+    np.testing.assert_array_equal(first.face_mask, again.face_mask)
+    np.testing.assert_array_equal(first.audio, again.audio)
+    assert (again.window.start_s, again.window.end_s) == (first.window.start_s, first.window.end_s)
 
 
 def _synthetic_items(n: int, seed: int, feature_dim: int = 16) -> list[TrainItem]:
@@ -130,8 +134,7 @@ def test_smoke_training_lowers_the_loss_and_learns():
 
 def test_train_and_evaluate_commands_end_to_end(tmp_path):
     """`run_training` on a generic CSV dataset of synthetic windows, then `run_evaluation`."""
-    from emoannotate.evaluate import run_evaluation
-    from emoannotate.train import run_training
+    from emoannotate.training.commands import EvalConfig, SplitOptions, TrainConfig, run_evaluation, run_training
 
     rows = ["path,label,speaker"]
     for spk in range(4):
@@ -140,16 +143,20 @@ def test_train_and_evaluate_commands_end_to_end(tmp_path):
             rows.append(f"{folder.name},{label},spk{spk}")
     (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "model.safetensors"
-    run_training(data=[f"generic:{tmp_path / 'data.csv'}"], out=out, test_speakers=["generic:spk3"],
-                 val_speakers=["generic:spk2"], epochs=2, workers=0, cache_dir=tmp_path / "cache",
-                 report_dir=tmp_path / "report", device="cpu")
+    outcome = run_training(TrainConfig(
+        data=(f"generic:{tmp_path / 'data.csv'}",), out=out,
+        split=SplitOptions(test_speakers=("generic:spk3",), val_speakers=("generic:spk2",)),
+        options=TrainOptions(epochs=2, device="cpu"), workers=0, cache_dir=tmp_path / "cache",
+        report_dir=tmp_path / "report"))
+    assert outcome.path == out and "Bimodal" in outcome.table
+    assert str(tmp_path) not in json.dumps(outcome.info["data"])  # no machine paths in what a checkpoint records
     assert out.is_file() and not out.with_suffix(".state.pt").exists()
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert set(report["reports"]["overall"]) >= {"bimodal", "video", "audio"}
     assert report["about"]["split"]["test_speakers"] == ["generic:spk3"]
     assert list((tmp_path / "report").glob("confusion_*.png"))
-    text = run_evaluation(data=[f"generic:{tmp_path / 'data.csv'}"], model=str(out), cache_dir=tmp_path / "cache",
-                          workers=0, device="cpu", out_dir=tmp_path / "eval")
+    text = run_evaluation(EvalConfig(data=(f"generic:{tmp_path / 'data.csv'}",), model=str(out),
+                                     cache_dir=tmp_path / "cache", workers=0, device="cpu", out_dir=tmp_path / "eval"))
     assert "Bimodal" in text and "Video" in text and "Audio" in text
     doc = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert doc["reports"]["overall"]["bimodal"]["n"] == 2  # the two windows of the test speaker

@@ -40,6 +40,9 @@ class AudioBranch(nn.Module):
     Dropout(0.4) -> AdaptiveAvgPool1d(15).
     """
 
+    feature_mean: torch.Tensor  # buffers registered in __init__
+    feature_std: torch.Tensor
+
     def __init__(self, n_features: int = N_AUDIO_FEATURES, channels: Sequence[int] = (64, 64, 128),
                  dropout: float = 0.4, out_steps: int = FRAMES_PER_WINDOW) -> None:
         super().__init__()

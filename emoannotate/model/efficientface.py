@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .backbone import FaceBackbone
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 STAGE_REPEATS = (4, 8, 4)
@@ -150,10 +152,16 @@ class Modulator(nn.Module):
         return x * torch.sigmoid(self.channel_att(x) * self.spatial_att(x))
 
 
-class EfficientFace(nn.Module):
+class EfficientFace(FaceBackbone):
     """The backbone. `forward_features` gives (N, 1024); `forward` gives 7 logits."""
 
     feature_dim = STAGE_CHANNELS[-1]
+    # Created in __init__ via setattr / register_buffer; declared here for the type checker.
+    stage2: nn.Sequential
+    stage3: nn.Sequential
+    stage4: nn.Sequential
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, num_classes: int = 7) -> None:
         super().__init__()
@@ -167,7 +175,8 @@ class EfficientFace(nn.Module):
             cin = cout
         self.local = LocalFeatureExtractor(c[0], c[1])
         self.modulator = Modulator(c[1])
-        self.conv5 = nn.Sequential(nn.Conv2d(cin, c[4], 1, 1, 0, bias=False), nn.BatchNorm2d(c[4]), nn.ReLU(inplace=True))
+        self.conv5 = nn.Sequential(nn.Conv2d(cin, c[4], 1, 1, 0, bias=False), nn.BatchNorm2d(c[4]),
+                                   nn.ReLU(inplace=True))
         self.fc = nn.Linear(c[4], num_classes)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..constants import EMOTIONS, FRAMES_PER_WINDOW, N_AUDIO_FEATURES
+from .backbone import FaceBackbone
 from .branches import AudioBranch, VideoBranch
 from .tfusion import TFusion
 
@@ -52,10 +54,11 @@ class ModelConfig:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown model config keys {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**kwargs)
 
 
-class TinyBackbone(nn.Module):
+class TinyBackbone(FaceBackbone):
     """A small random CNN with the backbone interface, for fast tests: (N,3,224,224) -> (N,16)."""
 
     feature_dim = 16
@@ -68,7 +71,7 @@ class TinyBackbone(nn.Module):
         return self.net(x).mean(dim=(2, 3))
 
 
-class FerBackbone(nn.Module):
+class FerBackbone(FaceBackbone):
     """The FER2013 mini-Xception as a backbone: pooled 128-d features + its 7 expression logits.
 
     (N, 3, 224, 224) in [0, 1] -> (N, 135). The logits carry what the network learned on
@@ -94,7 +97,7 @@ class FerBackbone(nn.Module):
         return torch.cat([fmap.mean(dim=(2, 3)), logits], dim=1)
 
 
-def build_backbone(name: str) -> nn.Module:
+def build_backbone(name: str) -> FaceBackbone:
     """A face backbone by name; each has `feature_dim` and `forward_features((N,3,224,224) in [0,1])`."""
     if name == "efficientface":
         from .efficientface import EfficientFace
@@ -130,10 +133,12 @@ class EmotionNet(nn.Module):
     `predict_proba`.
     """
 
+    temperature: torch.Tensor  # buffer registered in __init__
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.backbone = build_backbone(config.backbone)
+        self.backbone: FaceBackbone = build_backbone(config.backbone)
         self.video = VideoBranch(self.backbone.feature_dim, config.video_channels)
         self.audio = AudioBranch(config.n_audio_features, config.audio_channels, config.audio_dropout, config.n_frames)
         self.fusion = TFusion(config.d_model, 2, config.n_frames, layers=config.fusion_layers,
@@ -174,11 +179,14 @@ class EmotionNet(nn.Module):
         has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
         d, t = self.config.d_model, self.config.n_frames
         ref = frame_feats if frame_feats is not None else audio
+        if ref is None:
+            raise ValueError("a batch needs face features or audio")
         maps = ref.new_zeros(b, 2, d, t)
-        if bool(has_video.any()):
+        # has_video / has_audio are all False when frame_feats / audio is None
+        if frame_feats is not None and bool(has_video.any()):
             seq = fill_missing_frames(frame_feats[has_video], face_mask[has_video])  # (Bv, T, F)
             maps[has_video, VIDEO] = self.video(seq.transpose(1, 2)).to(maps.dtype)  # (Bv, d, T)
-        if bool(has_audio.any()):
+        if audio is not None and bool(has_audio.any()):
             maps[has_audio, AUDIO] = self.audio(audio[has_audio]).to(maps.dtype)  # (Ba, d, T)
         present = torch.stack([has_video, has_audio], dim=1)  # (B, 2)
         fused, _ = self.fusion(maps, present)  # (B, d, T)

@@ -1,0 +1,177 @@
+"""The library's front door: `annotate(inputs)` -> results that become a DataFrame or any output file.
+
+    >>> import emoannotate
+    >>> results = emoannotate.annotate("interview.mp4")           # a file, a folder, a glob, a list
+    >>> df = results.to_pandas()                                  # one row per window, the CSV's columns
+    >>> results.write(output_dir="out/", formats="csv,srt,png")   # or out="all.csv"
+
+Arrays already in memory work too: `annotate(emoannotate.MediaArrays(frames=..., fps=25,
+audio=..., sample_rate=16000))`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .constants import MIN_WINDOW_SECONDS, WINDOW_SECONDS
+from .discover import discover
+from .errors import InputError
+from .hooks import ProgressHook
+from .model.net import EmotionNet
+from .outputs import Outputs
+from .pipeline import Annotator, RunOptions
+from .records import FileResult, MediaArrays, MediaJob
+from .registry import DEFAULT_MODEL, load_model
+from .writers import columns, row_to_dict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Inputs = str | Path | MediaArrays | Iterable[str | Path | MediaArrays]
+
+# Column dtypes of `Results.to_pandas`; the others (times, probabilities, box) are float64.
+_TEXT_COLUMNS = ("file", "emotion", "modalities", "status", "error")
+_INT_COLUMNS = ("window", "face_frames", "max_faces")
+_BOOL_COLUMNS = ("partial",)
+
+
+class Results(list[FileResult]):
+    """The results of `annotate`: one FileResult per input, in input order (a list), plus conversions."""
+
+    def __init__(self, results: Iterable[FileResult] = (), *, model: str = DEFAULT_MODEL,
+                 labels: Sequence[str] = ()) -> None:
+        super().__init__(results)
+        self.model = model
+        self.labels = tuple(labels)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every window as a dict of the output columns (rounded as in the files; None where empty)."""
+        return [row_to_dict(row, self.labels) for r in self for row in r.windows]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per window, the CSV's columns and the dtypes `pandas.read_csv` gives them: numbers as
+        float64 (NaN where empty), window and face counts as int64, `partial` as bool, text as pandas'
+        string dtype (NaN where empty; `error` too, which read_csv makes float64 when every cell is empty)."""
+        import numpy as np
+        import pandas as pd
+
+        cols = columns(self.labels)
+        df = pd.DataFrame.from_records(self.records(), columns=cols)
+        text = pd.StringDtype(na_value=np.nan)
+        dtypes = {c: ("int64" if c in _INT_COLUMNS else "bool" if c in _BOOL_COLUMNS else text if c in _TEXT_COLUMNS
+                      else "float64") for c in cols}
+        return df.astype(dtypes)
+
+    def write(self, out: str | Path | None = None, *, format: str | None = None, output_dir: str | Path | None = None,
+              formats: str | Sequence[str] = "csv", overwrite: bool = False) -> None:
+        """Write the results: to one file `out` (csv, json, jsonl by extension, or `format`), and/or one
+        file per input and format into `output_dir` (csv json jsonl srt vtt png, or "all")."""
+        outputs = Outputs(out=out, out_format=format, output_dir=output_dir, formats=formats, model=self.model,
+                          labels=self.labels, overwrite=overwrite)
+        outputs.check([r.job for r in self])
+        with outputs:
+            for result in self:
+                outputs.write(result)
+
+
+def make_jobs(inputs: Inputs, *, stdin: TextIO | None = None) -> list[MediaJob]:
+    """Inputs as jobs: paths, folders, globs and "-" through `discover`; MediaArrays kept as they are."""
+    items = [inputs] if isinstance(inputs, (str, Path, MediaArrays)) else list(inputs)
+    paths = [str(x) for x in items if not isinstance(x, MediaArrays)]
+    arrays = [x for x in items if isinstance(x, MediaArrays)]
+    jobs = discover(paths, stdin=stdin if stdin is not None else sys.stdin if "-" in paths else None) if paths else []
+    keys = {j.key for j in jobs}
+    for a in arrays:
+        key, n = _safe_key(a.name), 1
+        while key in keys:
+            n += 1
+            key = f"{_safe_key(a.name)}-{n}"
+        keys.add(key)
+        jobs.append(MediaJob(len(jobs), Path(a.name), key, a))
+    if not jobs:
+        raise InputError(f"no media files found in {' '.join(paths) or 'the inputs given'}")
+    return jobs
+
+
+def _safe_key(name: str) -> str:
+    stem = Path(name).stem or "array"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+
+
+def iter_annotate(jobs: Sequence[MediaJob], model: str | Path | EmotionNet = DEFAULT_MODEL, *,
+                  options: RunOptions | None = None, model_dir: str | Path | None = None,
+                  hook: ProgressHook | None = None) -> Iterator[FileResult]:
+    """Annotate jobs and yield each input's result as soon as it is complete (streaming, for writers)."""
+    net = model if isinstance(model, EmotionNet) else load_model(model, device="cpu", model_dir=model_dir)[0]
+    yield from Annotator(net, options).annotate(jobs, hook)
+
+
+def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
+             hop_s: float = WINDOW_SECONDS, min_window_s: float = MIN_WINDOW_SECONDS, batch_size: int = 32,
+             device: str = "auto", workers: int | None = None, threads: int | None = None, amp: bool = True,
+             model_dir: str | Path | None = None, out: str | Path | None = None, format: str | None = None,
+             output_dir: str | Path | None = None, formats: str | Sequence[str] = "csv",
+             srt_dir: str | Path | None = None, charts_dir: str | Path | None = None, overwrite: bool = False,
+             progress: bool = False, hook: ProgressHook | None = None, stdin: TextIO | None = None,
+             on_result: Callable[[FileResult], None] | None = None) -> Results:
+    """Annotate videos (and audio files) with the emotions of the people in them, per 3.6 s window.
+
+    Parameters
+    ----------
+    inputs : a path (file or folder, searched recursively), a glob pattern, "-" (paths on stdin),
+        a `MediaArrays`, or a list of any of these.
+    model : a model name (shipped: "default"; or in the user model folder, see `model_dir`), a
+        .safetensors path, or an `EmotionNet` already loaded.
+    hop_s : seconds between window starts (3.6: no overlap; less overlaps windows).
+    min_window_s : a last partial window shorter than this gets a `too_short` row.
+    batch_size : windows per model batch; batches span inputs.
+    device : "auto" (GPU when there is one), "cpu", "cuda" or "cuda:N".
+    workers : extraction processes (None: min(cores, 4) when there is enough work; 0: in this process).
+    threads : torch CPU threads for the model.
+    amp : float16 mixed precision on CUDA.
+    model_dir : the user model folder (default $EMOANNOTATE_MODELS or ~/.local/share/emoannotate/models).
+    out, format : also write every row to one file (.csv .json .jsonl, or "-" for stdout) as inputs finish.
+    output_dir, formats : also write one file per input and format ("csv,json,jsonl,srt,vtt,png" or "all").
+    srt_dir, charts_dir : one SRT per input / timeline PNGs and distribution.png (older options).
+    overwrite : replace existing output files (refused otherwise, before any work).
+    progress : draw a progress bar on stderr; or pass your own `hook` (see `hooks.ProgressHook`).
+    on_result : called with each FileResult as soon as that input is done.
+
+    Returns
+    -------
+    Results : a list of FileResult (one per input, in input order) with `.to_pandas()` and `.write()`.
+    Unreadable inputs do not raise: their rows have status "error" and say why.
+    """
+    options = RunOptions(hop_s=hop_s, min_window_s=min_window_s, batch_size=batch_size, device=device,
+                         workers=workers, threads=threads, amp=amp)
+    jobs = make_jobs(inputs, stdin=stdin)
+    net = model if isinstance(model, EmotionNet) else load_model(model, device="cpu", model_dir=model_dir)[0]
+    labels = tuple(net.config.labels)
+    name = str(model) if not isinstance(model, EmotionNet) else "(in memory)"
+    writing = any(x is not None for x in (out, output_dir, srt_dir, charts_dir))
+    outputs = Outputs(out=out, out_format=format, output_dir=output_dir, formats=formats, srt_dir=srt_dir,
+                      charts_dir=charts_dir, model=name, labels=labels, overwrite=overwrite) if writing else None
+    if outputs is not None:
+        outputs.check(jobs)  # before any work: a bad output path fails now, not after an hour
+    if hook is None and progress:
+        from .console import RichProgress
+
+        hook = RichProgress()
+    results = Results(model=name, labels=labels)
+    with contextlib.ExitStack() as stack:
+        if outputs is not None:
+            stack.enter_context(outputs)
+        close = getattr(hook, "close", None)  # optional: not part of the ProgressHook interface
+        if close is not None:
+            stack.callback(close)
+        for result in iter_annotate(jobs, net, options=options, hook=hook):
+            if outputs is not None:
+                outputs.write(result)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    return results

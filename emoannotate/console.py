@@ -1,0 +1,82 @@
+"""What the command line draws on stderr: the rich progress bar, the log handler, the run summary.
+
+The only module that uses rich; the library reports through `hooks.ProgressHook` and logging.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from .hooks import ProgressHook
+from .records import FileResult, MediaJob
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True)
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False, *, default: int = logging.WARNING) -> None:
+    """The package logger to stderr through rich: errors only when quiet, debug with -v."""
+    from rich.logging import RichHandler
+
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else default
+    handler = RichHandler(console=stderr_console(), show_time=False, show_path=False, markup=False)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+
+
+class RichProgress(ProgressHook):
+    """A progress bar on stderr for annotation (windows) and training phases; epochs as lines."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or stderr_console()
+        self.progress = Progress(TextColumn("{task.description:40}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=self.console, transient=True)
+        self.tasks: dict[str, TaskID] = {}
+        self.progress.start()
+
+    def planned(self, jobs: Sequence[MediaJob], n_windows: int) -> None:
+        self.tasks["windows"] = self.progress.add_task(f"{len(jobs)} input(s)", total=max(n_windows, 1))
+
+    def advance(self, job: MediaJob, n_windows: int) -> None:
+        self.progress.update(self.tasks["windows"], advance=n_windows, description=job.path.name[:40])
+
+    def step(self, name: str, completed: int, total: int | None = None) -> None:
+        if name not in self.tasks:
+            self.tasks[name] = self.progress.add_task(name, total=total)
+        self.progress.update(self.tasks[name], completed=completed, total=total)
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        line = f"epoch {record['epoch']:3d}  train loss {record['train_loss']:.3f}"
+        if "val_loss" in record:
+            line += f"  val loss {record['val_loss']:.3f}  val acc {record['val_accuracy']:.1%}"
+        self.console.print(line)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def print_summary(console: Console, results: Sequence[FileResult], where: str) -> None:
+    """A table per input (windows, top emotion and its share, modalities, statuses) and a closing line."""
+    import pandas as pd
+    from rich.table import Table
+
+    table = Table(title="emoannotate summary", title_justify="left")
+    for col in ("file", "windows", "top emotion", "share", "modalities", "status"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        df = pd.DataFrame([(w.emotion, w.modalities, w.status) for w in r.windows],
+                          columns=["emotion", "modalities", "status"])
+        emotions = df["emotion"].dropna().value_counts()
+        top, share = (emotions.index[0], f"{emotions.iloc[0] / emotions.sum():.0%}") if len(emotions) else ("-", "-")
+        counts = {c: ", ".join(f"{k} {v}" for k, v in df[c].value_counts().items()) for c in ("modalities", "status")}
+        table.add_row(r.job.path.name, str(len(r.windows)), str(top), share, counts["modalities"],
+                      "[red]error[/] (see the log above)" if r.error else counts["status"])
+    console.print(table)
+    n_fail = sum(not r.ok for r in results)
+    console.print(f"{sum(len(r.windows) for r in results)} windows from {len(results)} input(s) written to {where}"
+                  + (f"; [red]{n_fail} input(s) failed[/]" if n_fail else ""))

@@ -1,0 +1,124 @@
+"""A window's model inputs from its media: the one code path of `run` and of training.
+
+`extract_windows` decodes a source's frames at the window times, finds the faces (MTCNN)
+and computes the voice's features (librosa); the pipeline's workers call it for every
+window of every input, and the training cache calls it, through `extract_clip`, for the
+first window of every training clip. What the model was trained on is therefore exactly
+what it is given at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import audio as audio_features
+from .constants import FACE_SIZE, FRAMES_PER_WINDOW
+from .errors import MediaError
+from .faces import FaceDetector, WindowFaces
+from .media import iter_audio, iter_frames, probe_source
+from .records import MediaArrays, Window, WindowInput
+from .windows import plan_windows
+
+_DETECTORS: dict[str, FaceDetector] = {}  # one MTCNN per process and device
+
+
+def default_detector(device: str | torch.device = "cpu") -> FaceDetector:
+    """This process's MTCNN on `device`, made on first use (its weights load in ~0.3 s)."""
+    key = str(torch.device(device))
+    if key not in _DETECTORS:
+        _DETECTORS[key] = FaceDetector(device=key)
+    return _DETECTORS[key]
+
+
+def extract_windows(source: str | Path | MediaArrays, windows: Sequence[Window], *, has_video: bool,
+                    has_audio: bool, detector: FaceDetector | None = None, job_index: int = 0
+                    ) -> list[WindowInput]:
+    """Faces and audio features of some windows of one source (a file, or arrays).
+
+    has_video / has_audio: whether the source has those streams (from probing); a missing
+    one gives windows without that modality. Returns one WindowInput per window, in order.
+    """
+    n = FRAMES_PER_WINDOW
+    faces: dict[int, WindowFaces] = {}
+    if has_video:
+        detector = detector or default_detector()
+        for window, frames in iter_frames(source, windows, n_frames=n):
+            faces[window.index] = detector.detect(frames)  # frames: 15 x (H, W, 3) uint8 or None
+    feats: dict[int, np.ndarray | None] = {}
+    if has_audio:
+        for window, samples in iter_audio(source, windows):
+            feats[window.index] = audio_features.window_audio_features(samples)  # (181, 156) or None
+    inputs = []
+    for w in windows:
+        wf = faces.get(w.index)
+        found = wf if wf is not None and wf.n_found > 0 else None  # the window's faces, when it has any
+        inputs.append(WindowInput(
+            job_index=job_index,
+            window=w,
+            faces=found.crops if found is not None else None,
+            face_mask=wf.mask if wf is not None else np.zeros(n, bool),
+            face_box=found.representative_box() if found is not None else None,
+            max_faces=wf.max_faces if wf is not None else 0,
+            audio=feats.get(w.index),
+        ))
+    return inputs
+
+
+def first_window(duration_s: float) -> Window:
+    """A training clip's window: its first 3.6 s, or all of it when shorter (as `run` cuts it)."""
+    windows = plan_windows(duration_s)
+    if not windows:
+        raise MediaError(f"a clip of {duration_s:.2f} s has no window to train on")
+    return windows[0]
+
+
+def load_face_crops(folder: str | Path) -> tuple[np.ndarray | None, np.ndarray]:
+    """Pre-cropped faces `NN.jpg` (frames 00-14) of a window folder.
+
+    Returns (crops (15, 224, 224, 3) uint8 or None without any face, mask (15,) bool).
+    """
+    from PIL import Image
+
+    folder = Path(folder)
+    crops = np.zeros((FRAMES_PER_WINDOW, FACE_SIZE, FACE_SIZE, 3), np.uint8)
+    mask = np.zeros(FRAMES_PER_WINDOW, bool)
+    for i in range(FRAMES_PER_WINDOW):
+        f = folder / f"{i:02d}.jpg"
+        if f.is_file():
+            with Image.open(f) as im:
+                crops[i] = np.asarray(im.convert("RGB").resize((FACE_SIZE, FACE_SIZE)))
+            mask[i] = True
+    return (crops if mask.any() else None), mask
+
+
+def extract_clip(*, video: str | Path | None = None, audio: str | Path | None = None,
+                 faces_dir: str | Path | None = None, detector: FaceDetector | None = None) -> WindowInput:
+    """The first window of a training clip, through `extract_windows`.
+
+    video:     an audio-video or video-only file: faces, and the voice when `audio` is None.
+    audio:     a separate audio file for the voice (RAVDESS's audio-only copy), or None.
+    faces_dir: pre-cropped faces (`load_face_crops`) used instead of detecting them.
+    """
+    empty = WindowInput(0, Window(0, 0.0, 0.0), None, np.zeros(FRAMES_PER_WINDOW, bool), None, 0, None)
+    result = empty
+    if video is not None and faces_dir is None:
+        info = probe_source(video)
+        result = extract_windows(video, [first_window(info.duration_s)], has_video=info.has_video,
+                                 has_audio=info.has_audio and audio is None, detector=detector)[0]
+    elif video is not None and audio is None:  # faces from crops, the voice from the video
+        info = probe_source(video)
+        if info.has_audio:
+            result = extract_windows(video, [first_window(info.duration_s)], has_video=False, has_audio=True)[0]
+    if audio is not None:
+        info = probe_source(audio)
+        voice = extract_windows(audio, [first_window(info.duration_s)], has_video=False, has_audio=info.has_audio)[0]
+        result = WindowInput(0, result.window if result is not empty else voice.window, result.faces,
+                             result.face_mask, result.face_box, result.max_faces, voice.audio)
+    if faces_dir is not None:
+        crops, mask = load_face_crops(faces_dir)
+        result = WindowInput(0, result.window, crops, mask, None, int(mask.any()), result.audio)
+    return result

@@ -1,0 +1,128 @@
+"""Training items and batches: cached window inputs + labels, collated for the network.
+
+The shared core of `fit` and `evaluate`: a `TrainItem` is a `records.WindowInput` plus its
+label, with the face crops replaced by the frozen backbone's per-frame features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..constants import FACE_SIZE, FRAMES_PER_WINDOW, N_AUDIO_FRAMES
+from ..datasets import Sample
+from ..model.net import EmotionNet
+from ..records import WindowInput
+
+
+@dataclass
+class TrainItem:
+    """A cached sample ready for the network: backbone features instead of crops."""
+
+    frames: torch.Tensor | None  # (15, F) float32 backbone features, or (15, 224, 224, 3) uint8 crops when fine-tuning
+    mask: torch.Tensor  # (15,) bool
+    audio: torch.Tensor | None  # (181, 156) float32
+    label: int
+    speaker: str
+    dataset: str
+    id: str
+
+    @property
+    def has_video(self) -> bool:
+        return self.frames is not None and bool(self.mask.any())
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio is not None
+
+
+@torch.no_grad()
+def to_items(model: EmotionNet, samples: Sequence[Sample], inputs: Sequence[WindowInput],
+             device: torch.device, batch: int = 64, *, keep_crops: bool = False) -> list[TrainItem]:
+    """Backbone features of every face crop (frozen backbone), paired with audio and label.
+
+    With `keep_crops` (backbone fine-tuning) the items keep the uint8 crops instead.
+    """
+    model.backbone.to(device).eval()
+    items = []
+    for s, x in zip(samples, inputs):
+        frames = None
+        if keep_crops and x.faces is not None and x.face_mask.any():
+            frames = torch.from_numpy(x.faces)
+        elif x.faces is not None and x.face_mask.any():
+            crops = torch.from_numpy(x.faces[x.face_mask]).to(device)
+            feats = torch.cat([model.face_features(crops[i:i + batch]) for i in range(0, len(crops), batch)])
+            frames = feats.new_zeros(FRAMES_PER_WINDOW, feats.shape[1])
+            frames[torch.from_numpy(x.face_mask).to(device)] = feats
+            frames = frames.cpu()
+        audio = torch.from_numpy(x.audio) if x.audio is not None else None
+        if frames is None and audio is None:
+            continue
+        items.append(TrainItem(frames, torch.from_numpy(x.face_mask), audio, s.label_index, s.speaker, s.dataset, s.id))
+    return items
+
+
+def collate(items: Sequence[TrainItem], feature_dim: int, n_audio: tuple[int, int],
+            drop_video: Sequence[bool] | None = None, drop_audio: Sequence[bool] | None = None,
+            audio_override: Sequence[torch.Tensor | None] | None = None):
+    """Stack items into batch tensors; dropped or missing modalities are masked out, not used.
+
+    Returns (frames, mask, audio, audio_mask, labels): frames is (B, 15, F) features, or,
+    for items holding crops, (K, 224, 224, 3) uint8 with the crops where mask is True.
+    """
+    b = len(items)
+    if any(it.frames is not None and it.frames.dtype == torch.uint8 for it in items):
+        return collate_crops(items, n_audio, drop_video, drop_audio, audio_override)
+    frames = torch.zeros(b, FRAMES_PER_WINDOW, feature_dim)
+    mask = torch.zeros(b, FRAMES_PER_WINDOW, dtype=torch.bool)
+    audio = torch.zeros(b, *n_audio)
+    amask = torch.zeros(b, dtype=torch.bool)
+    labels = torch.tensor([it.label for it in items])
+    for k, it in enumerate(items):
+        if it.frames is not None and it.has_video and not (drop_video and drop_video[k]):
+            frames[k], mask[k] = it.frames, it.mask
+        a = audio_override[k] if audio_override is not None and audio_override[k] is not None else it.audio
+        if a is not None and not (drop_audio and drop_audio[k]):
+            audio[k], amask[k] = a, True
+    return frames, mask, audio, amask, labels
+
+
+def collate_crops(items, n_audio, drop_video, drop_audio, audio_override):
+    b = len(items)
+    mask = torch.zeros(b, FRAMES_PER_WINDOW, dtype=torch.bool)
+    crops = []
+    _, _, audio, amask, labels = collate([TrainItem(None, it.mask, it.audio, it.label, it.speaker, it.dataset, it.id)
+                                         for it in items], 1, n_audio, drop_video, drop_audio, audio_override)
+    for k, it in enumerate(items):
+        if it.has_video and not (drop_video and drop_video[k]):
+            mask[k] = it.mask
+            crops.append(it.frames[it.mask])
+    faces = torch.cat(crops) if crops else torch.zeros(0, FACE_SIZE, FACE_SIZE, 3, dtype=torch.uint8)
+    return faces, mask, audio, amask, labels
+
+
+def logits_of(model: EmotionNet, frames, mask, audio, amask, device) -> torch.Tensor:
+    """Features (B, 15, F) go past the backbone; uint8 crops (K, 224, 224, 3) go through it."""
+    if frames.dtype == torch.uint8:
+        return model(frames.to(device), mask.to(device), audio.to(device), amask.to(device))
+    return model.forward_features(frames.to(device), mask.to(device), audio.to(device), amask.to(device))
+
+
+@torch.no_grad()
+def predict_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.device, *,
+                  use_video: bool = True, use_audio: bool = True, batch: int = 256) -> np.ndarray:
+    """Logits (N, n_labels) with one modality hidden when asked (items must keep one)."""
+    model.eval()
+    feature_dim = model.backbone.feature_dim
+    n_audio = (model.config.n_audio_features, N_AUDIO_FRAMES)
+    out = []
+    for i in range(0, len(items), batch):
+        chunk = items[i:i + batch]
+        frames, mask, audio, amask, _ = collate(chunk, feature_dim, n_audio,
+                                                drop_video=[not use_video] * len(chunk),
+                                                drop_audio=[not use_audio] * len(chunk))
+        out.append(logits_of(model, frames, mask, audio, amask, device).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, len(model.config.labels)), np.float32)

@@ -1,0 +1,195 @@
+"""The fit loop: modality dropout, cross-recording pairing, early stopping, temperature on validation."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..constants import N_AUDIO_FRAMES
+from ..device import resolve_device
+from ..errors import DatasetError
+from ..metrics import fit_temperature
+from ..model.net import EmotionNet, FerBackbone, ModelConfig
+from .batch import TrainItem, collate, logits_of, predict_items
+
+log = logging.getLogger("emoannotate")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Hyper-parameters; the defaults are the paper's (Adam, lr 3e-4, batch 32).
+
+    p_drop_video / p_drop_audio: chance, per bimodal sample and epoch, to hide one modality.
+    p_pair: chance that a face sample's voice is swapped for another recording's voice of
+        the same label (another speaker), which gives the fusion many more bimodal pairs.
+    video_repeat: times each face-bearing sample appears per epoch (0 = balance automatically
+        against the audio-only samples).
+    """
+
+    backbone: str = "minixception"
+    backbone_weights: str | None = None
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    p_drop_video: float = 0.2
+    p_drop_audio: float = 0.3
+    p_pair: float = 0.5
+    video_repeat: int = 0
+    patience: int = 12
+    seed: int = 0
+    device: str = "auto"
+    fusion_layers: int = 1
+    finetune_backbone: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model: EmotionNet
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    temperature: float = 1.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(options: TrainOptions, labels: Sequence[str]) -> EmotionNet:
+    """A fresh network with its backbone's pretrained weights loaded and frozen."""
+    config = ModelConfig(backbone=options.backbone, labels=tuple(labels), fusion_layers=options.fusion_layers)
+    model = EmotionNet(config)
+    if options.backbone == "minixception":
+        assert isinstance(model.backbone, FerBackbone)  # build_backbone("minixception") makes one
+        model.backbone.load_pretrained()
+    elif options.backbone == "efficientface" and options.backbone_weights:
+        from ..model.efficientface import EfficientFace, load_published_state_dict
+
+        assert isinstance(model.backbone, EfficientFace)  # build_backbone("efficientface") makes one
+        load_published_state_dict(model.backbone, options.backbone_weights)
+    if not options.finetune_backbone:
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+        model.backbone.eval()
+    return model
+
+
+def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem], options: TrainOptions, *,
+        on_epoch: Callable[[dict], None] | None = None, resume_state: dict | None = None,
+        save_state: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train the branches, TFusion and classifier (the backbone stays frozen).
+
+    Model selection on the validation items' loss; the temperature is fitted on them too.
+    `save_state(state)` is called after each epoch with what `resume_state` takes back.
+    """
+    if not train:
+        raise DatasetError("no training samples with a usable face or voice")
+    device = resolve_device(options.device)
+    seed_everything(options.seed)
+    model.to(device)
+    # Audio normalisation from the training windows (per feature row, over time and samples).
+    with_audio = [it.audio for it in train if it.audio is not None]
+    if with_audio:
+        audio_stack = torch.stack(with_audio)  # (N, 181, 156)
+        model.audio.set_normalisation(audio_stack.mean(dim=(0, 2)), audio_stack.std(dim=(0, 2)))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=options.lr, weight_decay=options.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    video_items = [it for it in train if it.has_video]
+    audio_by_label: dict[int, list[TrainItem]] = {}
+    for it in train:
+        if it.has_audio:
+            audio_by_label.setdefault(it.label, []).append(it)
+    repeat = options.video_repeat or max(1, min(20, (len(train) - len(video_items)) // max(1, 2 * len(video_items))))
+    feature_dim = model.backbone.feature_dim
+    n_audio = (model.config.n_audio_features, N_AUDIO_FRAMES)
+    result = TrainResult(model)
+    best = (float("inf"), -1)
+    best_state = None
+    start_epoch = 0
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        opt.load_state_dict(resume_state["optimizer"])
+        start_epoch = resume_state["epoch"] + 1
+        result.history = resume_state["history"]
+        best = tuple(resume_state["best"])
+        best_state = resume_state["best_state"]
+        random.setstate(resume_state["py_random"])
+        torch.set_rng_state(resume_state["torch_random"])
+    rng = random.Random(options.seed)
+    for epoch in range(start_epoch, options.epochs):
+        rng.seed(options.seed * 1000 + epoch)
+        model.train()
+        if not options.finetune_backbone:
+            model.backbone.eval()
+        epoch_items = list(train) + [it for it in video_items for _ in range(repeat - 1)]
+        rng.shuffle(epoch_items)
+        total, n = 0.0, 0
+        for i in range(0, len(epoch_items), options.batch_size):
+            chunk = epoch_items[i:i + options.batch_size]
+            drop_v, drop_a, override = [], [], []
+            for it in chunk:
+                dv = da = False
+                pair = None
+                if it.has_video and it.has_audio:
+                    r = rng.random()
+                    pv, pa = options.p_drop_video, options.p_drop_audio
+                    dv, da = r < pv, pv <= r < pv + pa
+                if it.has_video and not da and rng.random() < options.p_pair:
+                    others = [o for o in audio_by_label.get(it.label, []) if o.speaker != it.speaker]
+                    if others:
+                        pair = rng.choice(others).audio
+                        dv = False
+                drop_v.append(dv)
+                drop_a.append(da and pair is None)
+                override.append(pair)
+            frames, mask, audio, amask, labels = collate(chunk, feature_dim, n_audio, drop_v, drop_a, override)
+            logits = logits_of(model, frames, mask, audio, amask, device)
+            loss = loss_fn(logits, labels.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(chunk)
+            n += len(chunk)
+        record = {"epoch": epoch, "train_loss": total / max(n, 1)}
+        if val:
+            logits = torch.from_numpy(predict_items(model, val, device))
+            targets = torch.tensor([it.label for it in val])
+            record["val_loss"] = float(loss_fn(logits, targets))
+            record["val_accuracy"] = float((logits.argmax(1) == targets).float().mean())
+            score = record["val_loss"]
+        else:
+            score = record["train_loss"]
+        if score < best[0]:
+            best = (score, epoch)
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        result.history.append(record)
+        if on_epoch:
+            on_epoch(record)
+        if save_state:
+            save_state({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                        "history": result.history, "best": list(best), "best_state": best_state,
+                        "py_random": random.getstate(), "torch_random": torch.get_rng_state()})
+        if epoch - best[1] >= options.patience:
+            log.info("no validation improvement for %d epochs: stopping at epoch %d", options.patience, epoch)
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.best_epoch = best[1]
+    if val:
+        val_logits = predict_items(model, val, device)
+        result.temperature = fit_temperature(val_logits, np.array([it.label for it in val]))
+        model.temperature.fill_(result.temperature)
+    model.eval()
+    return result
