@@ -12,11 +12,13 @@ audio=..., sample_rate=16000))`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from . import __version__
 from .constants import MIN_WINDOW_SECONDS, WINDOW_SECONDS
 from .discover import discover
 from .errors import InputError
@@ -104,7 +106,7 @@ def _safe_key(name: str) -> str:
 
 def iter_annotate(jobs: Sequence[MediaJob], model: str | Path | EmotionNet = DEFAULT_MODEL, *,
                   options: RunOptions | None = None, model_dir: str | Path | None = None,
-                  hook: ProgressHook | None = None) -> Iterator[FileResult]:
+                  hook: ProgressHook | None = None) -> Generator[FileResult, None, None]:
     """Annotate jobs and yield each input's result as soon as it is complete (streaming, for writers)."""
     net = model if isinstance(model, EmotionNet) else load_model(model, device="cpu", model_dir=model_dir)[0]
     yield from Annotator(net, options).annotate(jobs, hook)
@@ -116,7 +118,8 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
              model_dir: str | Path | None = None, out: str | Path | None = None, format: str | None = None,
              output_dir: str | Path | None = None, formats: str | Sequence[str] = "csv",
              srt_dir: str | Path | None = None, charts_dir: str | Path | None = None, overwrite: bool = False,
-             progress: bool = False, hook: ProgressHook | None = None, stdin: TextIO | None = None,
+             resume: bool = False, progress: bool = False, hook: ProgressHook | None = None,
+             stdin: TextIO | None = None,
              on_result: Callable[[FileResult], None] | None = None) -> Results:
     """Annotate videos (and audio files) with the emotions of the people in them, per 3.6 s window.
 
@@ -138,6 +141,8 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
     output_dir, formats : also write one file per input and format ("csv,json,jsonl,srt,vtt,png" or "all").
     srt_dir, charts_dir : one SRT per input / timeline PNGs and distribution.png (older options).
     overwrite : replace existing output files (refused otherwise, before any work).
+    resume : continue an interrupted run with the same outputs: inputs it finished (and that have not
+        changed since) are not read again; the outputs come out as an uninterrupted run writes them.
     progress : draw a progress bar on stderr; or pass your own `hook` (see `hooks.ProgressHook`).
     on_result : called with each FileResult as soon as that input is done.
 
@@ -153,10 +158,15 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
     labels = tuple(net.config.labels)
     name = str(model) if not isinstance(model, EmotionNet) else "(in memory)"
     writing = any(x is not None for x in (out, output_dir, srt_dir, charts_dir))
+    if resume and not writing:
+        raise InputError("resume continues writing outputs: give out= or output_dir=")
     outputs = Outputs(out=out, out_format=format, output_dir=output_dir, formats=formats, srt_dir=srt_dir,
-                      charts_dir=charts_dir, model=name, labels=labels, overwrite=overwrite) if writing else None
+                      charts_dir=charts_dir, model=name, labels=labels, overwrite=overwrite,
+                      resume=resume) if writing else None
+    done: dict[int, FileResult] = {}
     if outputs is not None:
         outputs.check(jobs)  # before any work: a bad output path fails now, not after an hour
+        done = outputs.start(jobs, _run_fingerprint(net, options))
     if hook is None and progress:
         from .console import RichProgress
 
@@ -168,10 +178,23 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
         close = getattr(hook, "close", None)  # optional: not part of the ProgressHook interface
         if close is not None:
             stack.callback(close)
-        for result in iter_annotate(jobs, net, options=options, hook=hook):
+        fresh = stack.enter_context(contextlib.closing(
+            iter_annotate([j for j in jobs if j.index not in done], net, options=options, hook=hook)))
+        for job in jobs:  # in input order: finished inputs from the manifest, the others as they come
+            result = done.get(job.index) or next(fresh)
             if outputs is not None:
-                outputs.write(result)
+                outputs.write(result, reused=job.index in done)
             results.append(result)
             if on_result is not None:
                 on_result(result)
     return results
+
+
+def _run_fingerprint(net: EmotionNet, options: RunOptions) -> dict[str, Any]:
+    """What a run's rows depend on: a resumed run reuses rows only when all of this is the same."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(net.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return {"emoannotate_version": __version__, "model_sha256": digest.hexdigest(),
+            "labels": list(net.config.labels), "hop_s": options.hop_s, "min_window_s": options.min_window_s}

@@ -7,6 +7,7 @@ through `writers.check_can_write`, so an existing file is replaced only with `ov
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator, PercentFormatter
 
 from .constants import EMOTIONS
 from .records import MOD_AUDIO, MOD_BOTH, MOD_NONE, MOD_VIDEO, FileResult, WindowResult
+from .sinks import write_atomically
 from .writers import check_can_write
 
 DPI = 120  # dots per inch of the saved PNGs
@@ -97,7 +99,9 @@ def _save(figure: Figure, path: str | Path, overwrite: bool) -> Path:
     path = Path(path)
     check_can_write(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=DPI)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    write_atomically(path, buffer.getvalue())  # never half a PNG, whatever stops the run
     return path
 
 

@@ -1,7 +1,9 @@
 """The command line: `emoannotate run | train | evaluate | models`. Parses options, calls the library, maps exit codes.
 
-Exit status: 0 everything done; 1 some inputs failed (their rows say why) or the run was cut
-short after writing some; 2 nothing could run (a bad option, input, model or output path).
+Exit status: 0 everything done; 1 some inputs failed (their rows say why), a worker died and
+was replaced, or an output could not be written after some were; 2 nothing could run (a bad
+option, input, model or output path); 130 / 143 stopped by Ctrl-C / SIGTERM (finished inputs
+are written: `--resume` goes on).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -19,7 +22,15 @@ from .constants import EMOTIONS, MIN_WINDOW_SECONDS, WINDOW_SECONDS
 from .errors import EmoannotateError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that everything unwinds as for Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated()
 
 
 class _Fatal(click.ClickException):
@@ -65,13 +76,13 @@ _verbose_option = click.option("-v", "--verbose", count=True, help="More log out
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--out", help="One file with every row (.csv .json .jsonl), or - for CSV on stdout.")
-@click.option("--output-dir", type=click.Path(file_okay=False), help="One file per input and --format, named after "
+@click.option("--output-dir", help="One file per input and --format, named after "
               "the input, in this folder.")
 @click.option("-f", "--format", "fmt", help="With --output-dir: formats per input, comma-separated, from csv, json, "
               "jsonl, srt, vtt, png (timeline chart) or all [default csv]. With only --out: its format "
               "(csv, json, jsonl) when the extension does not say.")
-@click.option("--srt-dir", type=click.Path(file_okay=False), help="Write one SRT subtitle file per input here.")
-@click.option("--charts-dir", type=click.Path(file_okay=False), help="Write per-input timeline charts and a "
+@click.option("--srt-dir", help="Write one SRT subtitle file per input here.")
+@click.option("--charts-dir", help="Write per-input timeline charts and a "
               "distribution chart (PNG) here.")
 @_model_option
 @_model_dir_option
@@ -85,10 +96,12 @@ _verbose_option = click.option("-v", "--verbose", count=True, help="More log out
 @click.option("--threads", type=int, default=None, help="Torch CPU threads for the model.")
 @click.option("--no-amp", is_flag=True, help="Disable float16 mixed precision on CUDA.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run with the same outputs: inputs it "
+              "finished are not read again (a changed input, model or option is redone).")
 @_quiet_option
 @_verbose_option
 def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, model, model_dir, hop, min_window, batch_size, device,
-        workers, threads, no_amp, overwrite, quiet, verbose) -> None:
+        workers, threads, no_amp, overwrite, resume, quiet, verbose) -> None:
     """Annotate INPUTS (files, folders, glob patterns, or - to read paths from stdin).
 
     Writes one row per 3.6 s window: file, window, start_s, end_s, emotion, confidence,
@@ -102,25 +115,32 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, model, model_dir, hop
     if out is None and output_dir is None and srt_dir is None and charts_dir is None:
         raise click.UsageError("give an output: --out FILE (or - for stdout) and/or --output-dir DIR")
     done: list = []
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         results = annotate(
             list(inputs), model, hop_s=hop, min_window_s=min_window, batch_size=batch_size, device=device,
             workers=workers, threads=threads, amp=not no_amp, model_dir=model_dir, out=out,
             format=fmt if output_dir is None else None, output_dir=output_dir, formats=fmt or "csv",
-            srt_dir=srt_dir, charts_dir=charts_dir, overwrite=overwrite, progress=not quiet, on_result=done.append)
-    except KeyboardInterrupt:
-        stderr_console().print(f"[yellow]interrupted: {len(done)} finished input(s) were written[/]")
-        sys.exit(EXIT_INTERRUPTED)
+            srt_dir=srt_dir, charts_dir=charts_dir, overwrite=overwrite, resume=resume, progress=not quiet,
+            on_result=done.append)
+    except (KeyboardInterrupt, _Terminated) as stop:
+        how = "with --resume" if not resume else "again"
+        stderr_console().print(f"[yellow]stopped: {len(done)} finished input(s) are written; run the same command "
+                               f"{how} to go on from there[/]", highlight=False)
+        sys.exit(EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED)
     except EmoannotateError as err:
         if not done:
             raise _Fatal(_with_flags(str(err))) from err
-        click.echo(f"Error: {err} ({len(done)} finished input(s) were written)", err=True)
+        click.echo(f"Error: {err} ({len(done)} finished input(s) were written; run the same command with "
+                   "--resume to go on)", err=True)
         sys.exit(EXIT_SOME_FAILED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not quiet:
         where = ", ".join(str(x) for x in (out if out != "-" else "standard output", output_dir, srt_dir, charts_dir)
                           if x)
         print_summary(stderr_console(), results, where)
-    sys.exit(EXIT_SOME_FAILED if any(not r.ok for r in results) else EXIT_OK)
+    sys.exit(EXIT_SOME_FAILED if any(not r.ok or r.warnings for r in results) else EXIT_OK)
 
 
 # --- models ------------------------------------------------------------------------------

@@ -21,12 +21,24 @@ def stderr_console() -> Console:
 
 
 def setup_logging(verbose: int = 0, quiet: bool = False, *, default: int = logging.WARNING) -> None:
-    """The package logger to stderr through rich: errors only when quiet, debug with -v."""
+    """The package logger to stderr: errors only when quiet, debug with -v.
+
+    On a terminal through rich; into a pipe or a file, one plain line per message (never
+    wrapped), so that `grep` finds a file's name on the line that names it.
+    """
+    import sys
+
     from rich.logging import RichHandler
 
     level = logging.ERROR if quiet else logging.DEBUG if verbose else default
-    handler = RichHandler(console=stderr_console(), show_time=False, show_path=False, markup=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        handler = RichHandler(console=stderr_console(), show_time=False, show_path=False, markup=False)
+        fmt = "%(message)s"
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = "%(levelname)s %(message)s"
+    logging.basicConfig(level=level, handlers=[handler], format=fmt, force=True)
 
 
 class RichProgress(ProgressHook):
@@ -78,5 +90,7 @@ def print_summary(console: Console, results: Sequence[FileResult], where: str) -
                       "[red]error[/] (see the log above)" if r.error else counts["status"])
     console.print(table)
     n_fail = sum(not r.ok for r in results)
+    n_retried = sum(bool(r.warnings) for r in results)
     console.print(f"{sum(len(r.windows) for r in results)} windows from {len(results)} input(s) written to {where}"
-                  + (f"; [red]{n_fail} input(s) failed[/]" if n_fail else ""))
+                  + (f"; [red]{n_fail} input(s) failed[/]" if n_fail else "")
+                  + (f"; [yellow]{n_retried} input(s) read again after a worker process died[/]" if n_retried else ""))

@@ -7,6 +7,7 @@ its path relative to the inputs' common folder when two files share a stem).
 from __future__ import annotations
 
 import glob
+import hashlib
 import logging
 import os
 from collections import Counter
@@ -67,8 +68,8 @@ def expand(inputs: Sequence[str], *, stdin: TextIO | None = None) -> list[Path]:
     media matches; "-" reads one path per line from `stdin` (surrounding whitespace
     stripped, blank lines skipped; every other line is a path, "#1 interview.mp4" too).
     A file named explicitly is kept whatever its extension, and a path that does not exist
-    is kept too, so that it becomes an error row naming it instead of vanishing. A link
-    whose target is missing raises InputError naming the target.
+    is kept too, so that it becomes an error row naming it instead of vanishing. So is a
+    link whose target is missing: its error row names the target.
     """
     paths: list[Path] = []
     for item in inputs:
@@ -82,7 +83,7 @@ def expand(inputs: Sequence[str], *, stdin: TextIO | None = None) -> list[Path]:
         if p.is_dir():
             paths.extend(_media_below(p))
         elif p.is_symlink() and not p.exists():
-            raise InputError(f"{item} is a broken link to {_link_target(p)}")
+            paths.append(p)  # a broken link: its error row names the missing target (media.probe)
         elif not p.exists() and _GLOB_CHARS & set(item):
             matches = [Path(m) for m in glob.glob(str(p), recursive=True)]
             found = [m for m in matches if m.is_file() and is_media(m)]
@@ -97,20 +98,17 @@ def expand(inputs: Sequence[str], *, stdin: TextIO | None = None) -> list[Path]:
     return paths
 
 
-def _link_target(link: Path) -> Path:
-    """Where a link points, as a path from the current folder (a relative target is joined
-    to the link's folder)."""
-    target = Path(os.readlink(link))
-    return target if target.is_absolute() else Path(os.path.normpath(link.parent / target))
-
-
 def make_jobs(paths: Iterable[Path]) -> list[MediaJob]:
     """Sort, de-duplicate (by resolved path) and give each file a unique output key."""
     from .records import MediaJob
 
     unique: dict[Path, Path] = {}
     for p in paths:
-        unique.setdefault(p.resolve(), p)
+        try:
+            real = p.resolve()
+        except (RuntimeError, OSError):  # a link loop: kept as given, its error row says so
+            real = Path(os.path.abspath(p))
+        unique.setdefault(real, p)
     resolved = sorted(unique)
     if not resolved:
         return []
@@ -129,8 +127,17 @@ def make_jobs(paths: Iterable[Path]) -> list[MediaJob]:
     return [MediaJob(i, unique[p], k) for i, (p, k) in enumerate(zip(resolved, keys))]
 
 
+MAX_KEY_BYTES = 200  # output names are "<key><suffix>"; file systems allow 255 bytes
+
+
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "file"
+    """A file-system-safe output stem; a long one is cut and given a short hash, so names stay unique."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "file"
+    if len(safe.encode()) <= MAX_KEY_BYTES:
+        return safe
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    cut = safe.encode()[: MAX_KEY_BYTES - 11].decode(errors="ignore")
+    return f"{cut}-{digest}"
 
 
 def discover(inputs: Sequence[str], *, stdin: TextIO | None = None) -> list[MediaJob]:

@@ -19,3 +19,7 @@ class ModelLoadError(EmoannotateError):
 
 class DatasetError(EmoannotateError):
     """A training or evaluation dataset that is empty or laid out unexpectedly."""
+
+
+class OutputError(EmoannotateError):
+    """An output that cannot be written (read-only folder, full disk, closed pipe)."""

@@ -13,7 +13,7 @@ import multiprocessing as mp
 import os
 import traceback
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -54,6 +54,7 @@ class TaskResult:
     inputs: list[WindowInput]
     error: str | None = None
     detail: str | None = None
+    warning: str | None = None
 
 
 def run_task(task: Task, detector_device: str = "cpu") -> TaskResult:
@@ -77,10 +78,47 @@ def _worker_init() -> None:
     torch.set_num_threads(1)  # one process per core; intra-op threads would oversubscribe
 
 
+class _Pool:
+    """A process pool that can be replaced when one of its workers dies, and is torn down at once on exit."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.ctx = mp.get_context("forkserver")
+        self.ctx.set_forkserver_preload(list(WORKER_PRELOAD))
+        self.pool = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=self.ctx, initializer=_worker_init)
+
+    def submit(self, task: Task) -> Future[TaskResult]:
+        return self.pool.submit(run_task, task)
+
+    def replace(self) -> None:
+        self.close()
+        self.pool = self._new()
+
+    def close(self) -> None:
+        """Stop now: kill the workers (a task in flight is dropped) and cancel what is queued."""
+        for proc in list((getattr(self.pool, "_processes", None) or {}).values()):  # no public way to reach them
+            if proc.is_alive():
+                proc.kill()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _died(task: Task) -> TaskResult:
+    name = task.source.name if isinstance(task.source, MediaArrays) else task.source
+    return TaskResult(task.job_index, task.windows, [], error=f"{name}: the worker process reading it died twice "
+                      "(out of memory? killed?); try fewer --workers")
+
+
 def run_tasks(tasks: Sequence[Task], *, workers: int, detector_device: str = "cpu",
-              model_threads: int | None = None) -> Iterator[TaskResult]:
+              model_threads: int | None = None) -> Generator[TaskResult, None, None]:
     """Run `tasks` inline (workers=0) or in `workers` processes; yield results in task order.
 
+    A worker that dies (the out-of-memory killer, a crash in a codec) takes its pool with it:
+    the pool is replaced and the tasks it held are run again one at a time, so the one that
+    killed it is found; a task that kills its worker twice gets an error result, and the run
+    goes on. Results of retried tasks carry a `warning`.
     model_threads: torch threads this process keeps while workers run (None: the cores they leave).
     """
     if workers <= 0 or any(isinstance(t.source, MediaArrays) for t in tasks):
@@ -90,24 +128,43 @@ def run_tasks(tasks: Sequence[Task], *, workers: int, detector_device: str = "cp
             with torch_threads(1 if detector_device == "cpu" else None):
                 yield run_task(t, detector_device)
         return
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(list(WORKER_PRELOAD))
     main_threads = model_threads or max(1, (os.cpu_count() or 1) - workers)  # the cores workers leave
-    with torch_threads(main_threads), \
-            ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
-        pending: deque[Future[TaskResult]] = deque()
-        queue = iter(tasks)
-        for t in queue:
-            pending.append(pool.submit(run_task, t))
-            if len(pending) >= TASKS_IN_FLIGHT_PER_WORKER * workers:
-                break
-        while pending:
-            try:
-                result = pending.popleft().result()
-            except BrokenProcessPool as err:
-                raise EmoannotateError("a worker process died (out of memory?); "
-                                       "try fewer workers (--workers) or none (--workers 0)") from err
-            nxt = next(queue, None)
-            if nxt is not None:
-                pending.append(pool.submit(run_task, nxt))
-            yield result
+    pool = _Pool(workers)
+    queue = deque(tasks)
+    pending: deque[tuple[Task, Future[TaskResult]]] = deque()
+
+    def fill() -> None:
+        while queue and len(pending) < TASKS_IN_FLIGHT_PER_WORKER * workers:
+            t = queue.popleft()
+            pending.append((t, pool.submit(t)))
+
+    def alone(t: Task) -> TaskResult:
+        try:
+            result = pool.submit(t).result()
+        except BrokenProcessPool:
+            pool.replace()
+            return _died(t)
+        result.warning = "a worker process died while this input was in flight; it was read again"
+        return result
+
+    try:
+        with torch_threads(main_threads):
+            fill()
+            while pending:
+                task, future = pending.popleft()
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    suspects = [task] + [t for t, _ in pending]
+                    pending.clear()
+                    log.error("a worker process died (out of memory? killed?); replacing it and reading the %d "
+                              "task(s) it held again, one at a time", len(suspects))
+                    pool.replace()
+                    for t in suspects:
+                        yield alone(t)
+                    fill()
+                    continue
+                fill()
+                yield result
+    finally:
+        pool.close()

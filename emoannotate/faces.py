@@ -63,6 +63,7 @@ class FaceDetector:
 
         self.device = torch.device(device)
         self.detect_max_side = detect_max_side
+        self.min_face_px = min_face_px
         self.min_prob = min_prob
         self.mtcnn = MTCNN(keep_all=True, device=self.device, min_face_size=min_face_px)
 
@@ -77,6 +78,8 @@ class FaceDetector:
         if not present:
             return WindowFaces(crops, mask, boxes, 0)
         h, w = available[present[0]].shape[:2]
+        if min(h, w) < self.min_face_px:  # no face of the smallest size MTCNN looks for fits in the frame
+            return WindowFaces(crops, mask, boxes, 0)
         scale = min(1.0, self.detect_max_side / max(h, w))
         small = [self._shrink(available[i], scale) for i in present]  # each (h', w', 3)
         with torch.inference_mode():

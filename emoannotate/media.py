@@ -9,6 +9,7 @@ resampled by the same FFmpeg resampler as a file's.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from .windows import frame_times
 log = logging.getLogger("emoannotate")
 
 _SEEK_MIN_S = 2.0  # s, seek instead of decoding from the start when the first window is later
+TAIL_CHECK_S = 10.0  # s before a header's claimed end where probing checks that packets are there
+END_TOLERANCE_S = 1.0  # s, packets ending this much before the claimed end mean the header lies
+MAX_BAD_PACKETS = 200  # damaged packets in a row after which a stream is given up
 
 
 def _fail(path: Path, err: Exception) -> MediaError:
@@ -36,14 +40,24 @@ def probe(path: str | Path) -> MediaInfo:
     Raises MediaError naming the file when it does not exist, is empty, or is no media.
     """
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # a -> b -> a
+            raise MediaError(f"{path}: a symbolic link that loops back on itself") from None
+        except OSError:
+            pass
+        raise MediaError(f"{path}: broken link to {_link_target(path)}")
     if not path.is_file():
-        raise MediaError(f"{path}: no such file")
+        raise MediaError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     if path.stat().st_size == 0:
         raise MediaError(f"{path}: file is empty (0 bytes)")
     try:
         with av.open(str(path)) as container:
             vs = container.streams.video[0] if container.streams.video else None
             aus = container.streams.audio[0] if container.streams.audio else None
+            if vs is None and aus is None:
+                raise MediaError(f"{path}: no video or audio stream")
             durations = []
             if container.duration:
                 durations.append(container.duration / av.time_base)
@@ -52,15 +66,24 @@ def probe(path: str | Path) -> MediaInfo:
                     durations.append(float(s.duration * s.time_base))
             if not durations:  # e.g. some raw streams: count by decoding the audio
                 durations.append(_decoded_duration(container))
+            claimed = max(durations)
+            duration = _media_end(container, claimed) if vs is not None or aus is not None else claimed
+            if duration < claimed - END_TOLERANCE_S:
+                log.warning("%s: the header says %.1f s, but the media ends at %.1f s; annotating what is there",
+                            path, claimed, duration)
             fps = float(vs.average_rate) if vs is not None and vs.average_rate else None
+            width = vs.codec_context.width if vs is not None else None
+            height = vs.codec_context.height if vs is not None else None
+            if vs is not None and _display_rotation(container, vs) % 180:  # shown on its side: swap
+                width, height = height, width
             info = MediaInfo(
                 path=path,
-                duration_s=max(durations),
+                duration_s=duration,
                 has_video=vs is not None,
                 has_audio=aus is not None,
                 fps=fps,
-                width=vs.codec_context.width if vs is not None else None,
-                height=vs.codec_context.height if vs is not None else None,
+                width=width,
+                height=height,
             )
     except av.FFmpegError as err:
         raise _fail(path, err) from err
@@ -69,11 +92,79 @@ def probe(path: str | Path) -> MediaInfo:
     return info
 
 
+def _link_target(link: Path) -> Path:
+    target = Path(os.readlink(link))
+    return target if target.is_absolute() else Path(os.path.normpath(link.parent / target))
+
+
+def _packet_end(packet) -> float | None:
+    """Time (s, stream clock) at which a demuxed packet's media ends, or None without a timestamp."""
+    ts = packet.pts if packet.pts is not None else packet.dts
+    if ts is None or packet.time_base is None:
+        return None
+    return float((ts + (packet.duration or 0)) * packet.time_base)
+
+
+def _last_packet_end(container, streams) -> float | None:
+    """The latest packet end (s) from the container's current position to its end; None when none is read."""
+    end = None
+    try:
+        for packet in container.demux(*streams):
+            t = _packet_end(packet)
+            if t is not None:
+                end = t if end is None else max(end, t)
+    except av.FFmpegError:  # a cut file ends in a read error: what came before it is what there is
+        pass
+    return end
+
+
+def _media_end(container, claimed_s: float) -> float:
+    """Where the media really ends (s from its start): the header's duration unless the packets say less.
+
+    Containers lie: an mkv can claim ten hours for eight seconds, a file cut in half keeps its
+    full-length index. The packets near the claimed end are demuxed (no decoding); when none
+    is there, the whole file is demuxed to find its last packet.
+    """
+    streams = [*container.streams.video[:1], *container.streams.audio[:1]]
+    origin = _media_origin(container)
+    tail_start = claimed_s - TAIL_CHECK_S
+    end = None
+    if tail_start > 0:
+        try:
+            container.seek(int((tail_start + origin) * av.time_base), backward=True)
+            end = _last_packet_end(container, streams)
+        except av.FFmpegError:
+            end = None
+    if end is None or end - origin < claimed_s - END_TOLERANCE_S:
+        container.seek(0)
+        end = _last_packet_end(container, streams)
+    if end is None or end - origin >= claimed_s - END_TOLERANCE_S:
+        return claimed_s  # the header is right (its last frame's duration is not in every packet)
+    return max(0.0, end - origin)
+
+
+def _display_rotation(container, stream) -> int:
+    """Degrees counter-clockwise the video is turned for display (its display matrix), 0 without one."""
+    try:
+        container.seek(0)
+        frame = next(_decoded(container, stream, Path(container.name)), None)
+    except (av.FFmpegError, MediaError):
+        return 0
+    return int(round((frame.rotation or 0) / 90)) * 90 % 360 if frame is not None else 0
+
+
+def _upright(frame) -> np.ndarray:
+    """A decoded frame as (H, W, 3) uint8 RGB, turned as the display matrix says (phones record rotated)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    quarter_turns = int(round((frame.rotation or 0) / 90)) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k=quarter_turns)) if quarter_turns else rgb
+
+
 def _decoded_duration(container) -> float:
     """Duration (s) found by decoding the first audio or video stream to its end."""
     stream = (container.streams.audio or container.streams.video)[0]
     end = 0.0
-    for frame in container.decode(stream):
+    for frame in _decoded(container, stream, Path(container.name)):
         if frame.time is not None:
             dur = frame.samples / frame.sample_rate if stream.type == "audio" else 0.0
             end = max(end, frame.time + dur)
@@ -81,10 +172,44 @@ def _decoded_duration(container) -> float:
 
 
 def _stream_origin(stream) -> float:
-    """Time (s) of the stream's first timestamp; frame times are taken relative to it."""
+    """Time (s) of the stream's first timestamp."""
     if stream.start_time is not None and stream.time_base is not None:
         return float(stream.start_time * stream.time_base)
     return 0.0
+
+
+def _media_origin(container) -> float:
+    """Time (s) where the media starts: the earliest first timestamp of its video and audio.
+
+    Frame and sample times are taken relative to it, so an audio track that starts two
+    seconds after the picture stays two seconds late (silence before it), as a player shows it.
+    """
+    streams = [*container.streams.video[:1], *container.streams.audio[:1]]
+    return min((_stream_origin(s) for s in streams), default=0.0)
+
+
+def _decoded(container, stream, path: Path) -> Iterator:
+    """The stream's frames; a packet that does not decode (a damaged stretch) is skipped, not fatal.
+
+    Raises MediaError when nothing decodes, or when MAX_BAD_PACKETS in a row do not.
+    """
+    bad_run = bad = good = 0
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError as err:
+            bad, bad_run = bad + 1, bad_run + 1
+            if bad_run >= MAX_BAD_PACKETS:
+                raise _fail(path, err) from err
+            continue
+        bad_run = 0
+        for frame in frames:
+            good += 1
+            yield frame
+    if bad:
+        log.warning("%s: %d damaged packet(s) of its %s were skipped", path, bad, stream.type)
+        if not good:
+            raise MediaError(f"{path}: no {stream.type} frame could be decoded ({bad} damaged packets)")
 
 
 def iter_window_frames(
@@ -112,16 +237,16 @@ def iter_window_frames(
                 raise MediaError(f"{path}: no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            origin = _stream_origin(stream)
+            origin = _media_origin(container)
             if targets[0][0] > _SEEK_MIN_S:
                 container.seek(int((targets[0][0] - 1.0 + origin) / stream.time_base), stream=stream, backward=True)
             prev = None  # (time, frame) shown before the current one
-            for frame in container.decode(stream):
+            for frame in _decoded(container, stream, path):
                 t = (frame.time if frame.time is not None else 0.0) - origin
                 while ti < len(targets) and targets[ti][0] < t:
                     chosen = prev[1] if prev is not None else frame
                     _, wi, fi = targets[ti]
-                    picked[wi][fi] = chosen.to_ndarray(format="rgb24")
+                    picked[wi][fi] = _upright(chosen)
                     remaining[wi] -= 1
                     ti += 1
                 while next_window < len(windows) and remaining[next_window] == 0:
@@ -136,7 +261,7 @@ def iter_window_frames(
             while ti < len(targets):
                 t_target, wi, fi = targets[ti]
                 if prev is not None and t_target <= prev[0] + frame_dur:  # prev[0]: time of the last frame
-                    picked[wi][fi] = prev[1].to_ndarray(format="rgb24")
+                    picked[wi][fi] = _upright(prev[1])
                 remaining[wi] -= 1
                 ti += 1
     except av.FFmpegError as err:
@@ -169,7 +294,7 @@ def iter_window_audio(
             if not container.streams.audio:
                 raise MediaError(f"{path}: no audio stream")
             stream = container.streams.audio[0]
-            origin = _stream_origin(stream)
+            origin = _media_origin(container)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
             first_s = windows[0].start_s
             if first_s > _SEEK_MIN_S:
@@ -179,7 +304,7 @@ def iter_window_audio(
             started = False
 
             def frames():
-                yield from container.decode(stream)
+                yield from _decoded(container, stream, path)
                 yield None  # flush the resampler
 
             for in_frame in frames():

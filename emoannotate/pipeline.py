@@ -13,7 +13,8 @@ import logging
 import math
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,12 +103,14 @@ class _InputState:
     expected: int
     rows: dict[int, WindowResult] = field(default_factory=dict)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def done(self) -> bool:
         return len(self.rows) >= self.expected
 
     def result(self) -> FileResult:
-        return FileResult(self.job, self.info, [self.rows[i] for i in sorted(self.rows)], self.error)
+        return FileResult(self.job, self.info, [self.rows[i] for i in sorted(self.rows)], self.error,
+                          tuple(dict.fromkeys(self.warnings)))
 
 
 def empty_row(job: MediaJob, window: Window, status: str, *, error: str = "", face_frames: int = 0,
@@ -199,7 +202,8 @@ class Annotator:
             w = min(os.cpu_count() or 1, MAX_AUTO_WORKERS) if n_windows >= AUTO_WORKERS_MIN_WINDOWS else 0
         return min(w, len(tasks))
 
-    def annotate(self, jobs: Sequence[MediaJob], hook: ProgressHook | None = None) -> Iterator[FileResult]:
+    def annotate(self, jobs: Sequence[MediaJob], hook: ProgressHook | None = None
+                 ) -> Generator[FileResult, None, None]:
         """Annotate every input; yield each one's result, in input order, as soon as it is complete."""
         hook = hook or NULL_HOOK
         states, tasks = plan(jobs, self.options)
@@ -239,8 +243,11 @@ class Annotator:
         n_workers = self._n_workers(tasks)
         detector_device = "cuda" if self.device.type == "cuda" else "cpu"
         threads = self.options.threads
-        with torch_threads(threads):
-            for res in run_tasks(tasks, workers=n_workers, detector_device=detector_device, model_threads=threads):
+        with torch_threads(threads), closing(run_tasks(tasks, workers=n_workers, detector_device=detector_device,
+                                                        model_threads=threads)) as task_results:
+            for res in task_results:
+                if res.warning:
+                    by_index[res.job_index].warnings.append(res.warning)
                 if res.error is not None:
                     failed(res)
                 batch.extend(res.inputs)

@@ -159,6 +159,7 @@ class FileResult:
     info: MediaInfo | None
     windows: list[WindowResult] = field(default_factory=list)
     error: str | None = None
+    warnings: tuple[str, ...] = ()  # what went wrong but was recovered (e.g. a worker died and was replaced)
 
     @property
     def ok(self) -> bool:

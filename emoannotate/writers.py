@@ -13,11 +13,11 @@ turns records into text. Usage, streaming one file at a time as the pipeline fin
         for file_result in results:
             writer.write_file(file_result)
 
-Streaming (`ResultWriter.streaming`): CSV and JSONL append each file's rows and flush as
-soon as `write_file` is called, so a crash keeps every finished file. JSON is a single
-document: it buffers the files and writes the document at `close()` (which a `with` block
-calls even when it is left by an exception, so finished files are still written then; only
-a hard kill loses them). SRT writes one complete subtitle file per input file, at once.
+CSV and JSONL append each input's rows in one write as soon as `write_file` is called, so a
+crash keeps every finished input. JSON is one document, rewritten atomically after each
+input, so it too is valid after every finished input, whatever stops the run. Per-input
+files are written under a temporary name and renamed. A write that fails (a full disk)
+raises OutputError and leaves what was written before it intact.
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ import csv
 import io
 import json
 import math
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 from . import __version__
 from .constants import EMOTIONS
 from .errors import InputError
 from .records import FileResult, MediaJob, WindowResult
+from .sinks import AppendFile, Stdout, make_dir, write_atomically
 
 STDOUT = "-"  # the output path that means standard output
 
@@ -195,26 +195,26 @@ def unique_output_paths(
     return paths
 
 
-# --- Writers ----------------------------------------------------------------------------
+# --- Destinations -------------------------------------------------------------------------
 
 
 class ResultWriter:
-    """Base of the writers: opens the destination, encodes, flushes; subclasses format.
+    """Base of the writers: owns the destination and the encoding; subclasses only format.
 
-    Subclasses set `format` and `extension` and override the three formatting hooks:
-    `header()`, `format_file(result)` and `footer()`, each returning text.
+    Subclasses set `format` and `extension` and override `header()`, `format_file(result)`
+    and `footer()`, each returning text. The destination is one of:
 
-    `streaming`: True when `write_file` writes at once (rows survive a later crash);
-    False when the output is buffered and written at `close()`.
-    `per_file`: True when each input file gets its own output (SRT). The target is then
-    a directory, a single `<name><extension>` file (one input only) or "-" (one input only).
+    - one file (or "-" for stdout) that grows by each input's rows as it finishes (CSV, JSONL);
+    - one document (`document` formats, JSON) rewritten whole, atomically, after each input,
+      so it is valid after every finished input, whatever stops the run;
+    - one file per input (`per_file`: SRT, VTT, and CSV/JSON/JSONL with `per_input`) in a
+      folder, each written under a temporary name and renamed.
     """
 
     format: ClassVar[str] = ""
     extension: ClassVar[str] = ""
-    streaming: ClassVar[bool] = True
+    document: ClassVar[bool] = False  # the output is one document of every input (JSON)
     per_file: bool = False  # class default; an instance may override it (per_input)
-    newline: ClassVar[str | None] = None  # passed to open(); "" for CSV
 
     def __init__(self, *, model: str = "", labels: Sequence[str] | None = None, per_input: bool | None = None):
         if per_input is not None:
@@ -223,7 +223,7 @@ class ResultWriter:
         self.labels: tuple[str, ...] = tuple(labels) if labels is not None else EMOTIONS
         self._target: str | Path | None = None
         self._overwrite = False
-        self._stream: IO[str] | None = None
+        self._sink: AppendFile | Stdout | None = None
         self._files_written = 0
         self._closed = False
 
@@ -233,12 +233,15 @@ class ResultWriter:
         return ""
 
     def format_file(self, result: FileResult) -> str:
-        """Text for one input file's rows (may buffer and return "" instead)."""
+        """Text for one input file's rows (a `document` writer keeps them and returns "")."""
         raise NotImplementedError
 
     def footer(self) -> str:
         """Text that ends the output (or each per-file output)."""
         return ""
+
+    def _reset(self) -> None:
+        """Forget the inputs kept for a document (after one per-input document is written)."""
 
     # -- destination -----------------------------------------------------------------
     def _single_target(self, target: str | Path) -> bool:
@@ -253,9 +256,7 @@ class ResultWriter:
             return [Path(target)]
         return list(unique_output_paths(jobs, target, self.extension).values())
 
-    def check_outputs(
-        self, target: str | Path, jobs: Sequence[MediaJob], *, overwrite: bool = False
-    ) -> None:
+    def check_outputs(self, target: str | Path, jobs: Sequence[MediaJob], *, overwrite: bool = False) -> None:
         """Raise InputError now, before any work, if writing `jobs` to `target` would fail."""
         if self.per_file and self._single_target(target) and len(jobs) > 1:
             where = "standard output" if str(target) == STDOUT else str(target)
@@ -263,23 +264,11 @@ class ResultWriter:
                 f"{self.format.upper()} makes one file per input, and {len(jobs)} inputs "
                 f"cannot all go to {where}; give a directory instead"
             )
+        if self.per_file and not self._single_target(target) and Path(target).exists() \
+                and not Path(target).is_dir():
+            raise InputError(f"{target} is a file; {self.format.upper()} output needs a directory")
         for path in self.output_paths(target, jobs):
             check_can_write(path, overwrite)
-
-    def _open_stream(self, path: str | Path) -> IO[str]:
-        if str(path) == STDOUT:
-            return sys.stdout
-        path = Path(path)
-        check_can_write(path, self._overwrite)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", encoding="utf-8", newline=self.newline)
-
-    @staticmethod
-    def _release(stream: IO[str]) -> None:
-        if stream is sys.stdout:
-            stream.flush()
-        else:
-            stream.close()
 
     # -- public API ------------------------------------------------------------------
     def open(self, target: str | Path, *, overwrite: bool = False) -> ResultWriter:
@@ -293,33 +282,42 @@ class ResultWriter:
         if self.per_file:
             if not self._single_target(target):
                 if Path(target).exists() and not Path(target).is_dir():
-                    raise InputError(
-                        f"{target} is a file; {self.format.upper()} output needs a directory"
-                    )
-                Path(target).mkdir(parents=True, exist_ok=True)
+                    raise InputError(f"{target} is a file; {self.format.upper()} output needs a directory")
+                make_dir(Path(target))
             elif str(target) != STDOUT:
                 check_can_write(target, overwrite)
-        elif self.streaming:
-            self._stream = self._open_stream(target)
-            self._stream.write(self.header())
-            self._stream.flush()
+        elif str(target) == STDOUT:
+            self._sink = Stdout()
+            if not self.document:
+                self._sink.append(self.header())
         else:
             check_can_write(target, overwrite)  # fail now, not after the whole run
+            make_dir(Path(target).parent)
+            if self.document:
+                self._rewrite()
+            else:
+                self._sink = AppendFile(Path(target))
+                self._sink.append(self.header())
         return self
 
     def write_file(self, result: FileResult) -> None:
-        """Write (or buffer, for JSON) all rows of one input file."""
+        """Write all rows of one input (a document: rewrite it with them)."""
         if self._target is None or self._closed:
             raise RuntimeError(f"open this {type(self).__name__} before writing")
         if self.per_file:
             self._write_own_output(result)
-        elif self.streaming:
-            assert self._stream is not None
-            self._stream.write(self.format_file(result))
-            self._stream.flush()
+        elif self.document:
+            self.format_file(result)
+            if str(self._target) != STDOUT:
+                self._rewrite()
         else:
-            self.format_file(result)  # buffered by the subclass until close()
+            assert self._sink is not None
+            self._sink.append(self.format_file(result))
         self._files_written += 1
+
+    def _rewrite(self) -> None:
+        assert self._target is not None
+        write_atomically(Path(self._target), (self.header() + self.footer()).encode("utf-8"))
 
     def _write_own_output(self, result: FileResult) -> None:
         assert self._target is not None
@@ -332,27 +330,28 @@ class ResultWriter:
             path: str | Path = self._target
         else:
             path = Path(self._target) / f"{result.job.key}{self.extension}"
-        stream = self._open_stream(path)
-        try:
-            stream.write(self.header() + self.format_file(result) + self.footer())
-        finally:
-            self._release(stream)
+        text = self.header() + self.format_file(result) + self.footer()
+        self._reset()
+        if str(path) == STDOUT:
+            Stdout().append(text)
+        else:
+            write_atomically(Path(path), text.encode("utf-8"))
 
     def close(self) -> None:
-        """Finish the output: write the footer (or the buffered document) and close it."""
+        """Finish the output: a document on stdout is written now; a file sink is closed."""
         if self._target is None or self._closed:
             return
         self._closed = True
         if self.per_file:
             return
-        if self._stream is None:  # buffered: the whole document is written now
-            self._stream = self._open_stream(self._target)
-            self._stream.write(self.header())
-        try:
-            self._stream.write(self.footer())
-        finally:
-            self._release(self._stream)
-            self._stream = None
+        if self.document and str(self._target) == STDOUT:
+            assert self._sink is not None
+            self._sink.append(self.header() + self.footer())
+        elif not self.document and self._sink is not None:
+            self._sink.append(self.footer())
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
 
     def __enter__(self) -> ResultWriter:
         if self._target is None:
@@ -371,7 +370,6 @@ class CsvWriter(ResultWriter):
 
     format = "csv"
     extension = ".csv"
-    newline = ""  # the csv module writes its own line ends; keeps newlines inside cells
 
     def header(self) -> str:
         return _csv_line(columns(self.labels))
@@ -399,7 +397,7 @@ class JsonWriter(ResultWriter):
 
     format = "json"
     extension = ".json"
-    streaming = False
+    document = True
 
     def __init__(self, *, model: str = "", labels: Sequence[str] | None = None, per_input: bool | None = None):
         super().__init__(model=model, labels=labels, per_input=per_input)
@@ -419,6 +417,9 @@ class JsonWriter(ResultWriter):
         )
         return ""
 
+    def _reset(self) -> None:
+        self._files = []
+
     def footer(self) -> str:
         document = {
             "emoannotate_version": __version__,
@@ -426,8 +427,6 @@ class JsonWriter(ResultWriter):
             "labels": list(self.labels),
             "files": self._files,
         }
-        if self.per_file:  # one document per input: start the next one empty
-            self._files = []
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 

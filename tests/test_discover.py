@@ -130,15 +130,29 @@ def test_expand_keeps_repeats_make_jobs_removes_them(tree):
     assert make_jobs([]) == []
 
 
-def test_dangling_link_is_a_broken_link_error_naming_its_target(tmp_path):
+def test_dangling_link_is_kept_and_named_by_its_target(tmp_path):
+    from emoannotate.errors import MediaError
+    from emoannotate.media import probe
+
     link = tmp_path / "clip.mp4"
     os.symlink(tmp_path / "gone" / "missing.mp4", link)
-    with pytest.raises(InputError, match=r"clip\.mp4 is a broken link to .*gone/missing\.mp4"):
-        discover([str(link)])
+    (job,) = discover([str(link)])  # kept: it becomes an error row, the run goes on
+    assert job.path == link
+    with pytest.raises(MediaError, match=r"clip\.mp4: broken link to .*gone/missing\.mp4"):
+        probe(link)
     relative = tmp_path / "rel.mp4"
     os.symlink("missing.mp4", relative)  # relative targets are shown from the link's folder
-    with pytest.raises(InputError, match=f"broken link to {tmp_path / 'missing.mp4'}$"):
-        expand([str(relative)])
+    assert expand([str(relative)]) == [relative]
+    with pytest.raises(MediaError, match=f"broken link to {tmp_path / 'missing.mp4'}$"):
+        probe(relative)
+
+
+def test_long_names_get_short_unique_keys():
+    long_a, long_b = "a" * 240 + "1", "a" * 240 + "2"
+    jobs = make_jobs([Path(f"/x/{long_a}.mp4"), Path(f"/x/{long_b}.mp4")])
+    keys = [j.key for j in jobs]
+    assert all(len(k.encode()) <= 200 for k in keys) and len(set(keys)) == 2
+    assert make_jobs([Path("/x/short.mp4")])[0].key == "short"
 
 
 def test_folder_with_symlink_loops_finishes_and_finds_each_file_once(tree):

@@ -218,15 +218,50 @@ def test_csv_streams_each_file(tmp_path, results):
         assert out.read_text().count("\n") == 6  # flushed before close
 
 
-def test_json_written_at_close_even_after_error(tmp_path, results):
+def test_json_is_a_valid_document_after_every_input(tmp_path, results):
     out = tmp_path / "crash.json"
     writer = JsonWriter()
     with pytest.raises(RuntimeError, match="boom"):
         with writer.open(out):
+            assert json.loads(out.read_text())["files"] == []  # valid before the first input
             writer.write_file(results[0])
-            assert not out.exists()  # buffered
+            assert len(json.loads(out.read_text())["files"]) == 1  # on disk now, not at close
+            writer.write_file(results[1])
+            assert len(json.loads(out.read_text())["files"]) == 2
             raise RuntimeError("boom")
-    assert len(json.loads(out.read_text())["files"]) == 1
+    assert len(json.loads(out.read_text())["files"]) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["crash.json"]  # no temporary left behind
+
+
+def test_a_failed_write_leaves_the_rows_before_it(tmp_path, results):
+    from emoannotate.errors import OutputError
+
+    class FillsUp:  # the disk fills up in the middle of an input's rows
+        def __init__(self, f):
+            self.f = f
+
+        def tell(self):
+            return self.f.tell()
+
+        def write(self, data):
+            self.f.write(bytes(data)[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+        def truncate(self, pos):
+            return self.f.truncate(pos)
+
+        def close(self):
+            self.f.close()
+
+    out = tmp_path / "full.csv"
+    writer = CsvWriter()
+    writer.open(out)
+    writer.write_file(results[0])
+    good = out.read_bytes()
+    writer._sink._file = FillsUp(writer._sink._file)
+    with pytest.raises(OutputError, match="full.csv: No space left on device"):
+        writer.write_file(results[1])
+    assert out.read_bytes() == good  # the half-written rows were taken back
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -1,0 +1,80 @@
+"""Where output bytes go: whole files written atomically, files that grow by whole inputs, stdout.
+
+Every destination fails with OutputError (one line naming the path and the cause) and never
+leaves half of something behind: a temporary file is renamed only once complete, and an
+append that fails is taken back.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .errors import OutputError
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a whole file under a temporary name, then rename it: a reader (or a kill) never sees half of it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {err.strerror or err}") from err
+
+
+class AppendFile:
+    """A file that grows by whole inputs: each `append` is one write, undone if it fails (e.g. a full disk)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._file = open(path, "wb", buffering=0)
+        except OSError as err:
+            raise OutputError(f"cannot write {path}: {err.strerror or err}") from err
+
+    def append(self, text: str) -> None:
+        data = text.encode("utf-8")
+        pos = self._file.tell()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self._file.write(view):]
+        except OSError as err:
+            try:
+                self._file.truncate(pos)  # what was there stays valid: no half row
+            except OSError:
+                pass
+            raise OutputError(f"cannot write {self.path}: {err.strerror or err}") from err
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Stdout:
+    """Standard output as a destination: text written and flushed per input."""
+
+    path = Path("-")
+
+    def append(self, text: str) -> None:
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError as err:  # `| head`: the reader has gone
+            raise OutputError("standard output was closed by the program reading it") from err
+
+    def close(self) -> None:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            pass
+
+
+def make_dir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create the folder {folder}: {err.strerror or err}") from err
