@@ -39,7 +39,7 @@ import av
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CLIP_SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
+CLIP_SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 FPS = Fraction(30000, 1001)  # 29.97
 AUDIO_RATE = 44100  # Hz, stereo AAC
 MODEL_BATCH = 32  # windows per model forward in the stage costs
@@ -128,6 +128,35 @@ def make_clip(name: str, seconds: float, cache_dir: Path) -> Path:
         container.mux(aus.encode())
     tmp.rename(out)
     print(f"  made in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return out
+
+
+def looped(clip: Path, times: int) -> Path:
+    """`clip` played `times` times in a row, made by copying its packets with shifted timestamps (no
+    re-encoding: an hour-long file in seconds, for memory against length); cached beside it."""
+    out = clip.with_name(f"{clip.stem}_x{times}.mp4")
+    if out.is_file():
+        return out
+    tmp = out.with_suffix(".part.mp4")
+    with av.open(str(clip)) as src:
+        first: dict[int, int] = {}
+        length: dict[int, int] = {}  # per stream, in its time base: from the first dts to the last packet's end
+        for packet in src.demux():
+            if packet.dts is not None:
+                first.setdefault(packet.stream.index, packet.dts)
+                length[packet.stream.index] = packet.dts + (packet.duration or 0) - first[packet.stream.index]
+        with av.open(str(tmp), "w") as dst:
+            streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+            for k in range(times):
+                src.seek(0)
+                for packet in src.demux():
+                    if packet.dts is None:
+                        continue
+                    shift = k * length[packet.stream.index]
+                    packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+                    packet.stream = streams[packet.stream.index]
+                    dst.mux(packet)
+    tmp.rename(out)
     return out
 
 
@@ -381,7 +410,9 @@ def print_report(report: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--clips", default="720p,1080p", help="made clips to run: 720p, 1080p (default both)")
+    p.add_argument("--clips", default="720p,1080p", help="made clips to run: 360p, 720p, 1080p (default 720p,1080p)")
+    p.add_argument("--loop", type=int, default=1, help="play each made clip this many times in a row (a 60 s clip "
+                   "with --loop 60 is an hour long: memory against length)")
     p.add_argument("--clip", type=Path, action="append", help="benchmark this file instead (repeatable)")
     p.add_argument("--seconds", type=float, default=60.0, help="length of the made clips (default 60)")
     p.add_argument("--cache-dir", type=Path, default=REPO_ROOT / ".cache" / "bench", help="where made clips are kept")
@@ -407,6 +438,8 @@ def main(argv: list[str] | None = None) -> dict:
     machine = machine_info()
     clips = [(c.stem, c.resolve()) for c in a.clip] if a.clip else \
         [(n, make_clip(n, a.seconds, a.cache_dir.resolve())) for n in names]
+    if a.loop > 1:
+        clips = [(f"{n} x{a.loop}", looped(c, a.loop)) for n, c in clips]
     report = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
               "argv": sys.argv if argv is None else argv, "machine": machine, "clips": [],
               "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}}

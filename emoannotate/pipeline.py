@@ -48,6 +48,8 @@ log = logging.getLogger("emoannotate")
 
 MAX_AUTO_WORKERS = 4
 AUTO_WORKERS_MIN_WINDOWS = 16  # fewer windows run faster in-process than with workers to start
+MIN_SPAN_WINDOWS = 4  # windows: a span shorter than this is not worth its seek and task
+MAX_SPAN_WINDOWS = 32  # windows (about 2 minutes): the longest span a worker decodes in one task
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ class RunOptions:
     workers:        extraction processes; None picks min(CPU cores, 4) for enough work, 0 runs inline.
     threads:        torch CPU threads for the model (None: torch's default, less the workers' cores).
     amp:            float16 autocast for the model on CUDA (ignored on the CPU).
-    chunk_windows:  windows per worker task (a long input is split into several tasks).
+    chunk_windows:  windows per worker task; None: each input is cut into contiguous spans, one per
+                    worker for a short input, at most MAX_SPAN_WINDOWS for a long one (each span
+                    is decoded front to back after one seek).
     """
 
     hop_s: float = WINDOW_SECONDS
@@ -71,7 +75,7 @@ class RunOptions:
     workers: int | None = None
     threads: int | None = None
     amp: bool = True
-    chunk_windows: int = 8
+    chunk_windows: int | None = None
 
     def __post_init__(self) -> None:
         def bad(name: str, must: str, value: object) -> InputError:
@@ -87,7 +91,7 @@ class RunOptions:
             raise bad("workers", "0 or more", self.workers)
         if self.threads is not None and self.threads < 1:
             raise bad("threads", "at least 1", self.threads)
-        if self.chunk_windows < 1:
+        if self.chunk_windows is not None and self.chunk_windows < 1:
             raise bad("chunk_windows", "at least 1", self.chunk_windows)
         if self.hop_s > WINDOW_SECONDS + 1e-9:
             log.warning("hop %.2f s is longer than the %.1f s window: %.2f s between windows are not annotated",
@@ -120,9 +124,42 @@ def empty_row(job: MediaJob, window: Window, status: str, *, error: str = "", fa
                         face_frames, None, max_faces, window.partial, status, error)
 
 
-def plan(jobs: Sequence[MediaJob], options: RunOptions) -> tuple[list[_InputState], list[Task]]:
-    """Probe every input and cut it into windows and tasks; an unreadable input gets its error row now."""
-    states, tasks = [], []
+def span_windows(n_windows: int, workers: int, chunk_windows: int | None = None) -> int:
+    """Windows per task for an input of `n_windows`: one span per worker, within MIN/MAX_SPAN_WINDOWS."""
+    if chunk_windows is not None:
+        return chunk_windows
+    return max(MIN_SPAN_WINDOWS, min(MAX_SPAN_WINDOWS, -(-n_windows // max(1, workers))))
+
+
+@dataclass
+class Plan:
+    """What a run will do: each input's state (rows already known: errors, too-short tails) and the
+    windows left to extract, per input."""
+
+    states: list[_InputState]
+    todo: dict[int, list[Window]]  # job index -> windows to extract, in order
+
+    @property
+    def n_windows(self) -> int:
+        return sum(len(w) for w in self.todo.values())
+
+    def tasks(self, workers: int, chunk_windows: int | None = None) -> list[Task]:
+        """The extraction tasks: each input's windows cut into contiguous spans (`span_windows`)."""
+        tasks = []
+        for s in self.states:
+            todo = self.todo.get(s.job.index, [])
+            if not todo or s.info is None:
+                continue
+            span = span_windows(len(todo), workers, chunk_windows)
+            for i in range(0, len(todo), span):
+                tasks.append(Task(s.job.index, s.job.source, tuple(todo[i:i + span]), s.info.has_video,
+                                  s.info.has_audio))
+        return tasks
+
+
+def plan(jobs: Sequence[MediaJob], options: RunOptions) -> Plan:
+    """Probe every input and cut it into windows; an unreadable input gets its error row now."""
+    states, todos = [], {}
     for job in jobs:
         try:
             info = probe_source(job.source)
@@ -142,11 +179,9 @@ def plan(jobs: Sequence[MediaJob], options: RunOptions) -> tuple[list[_InputStat
                 state.rows[w.index] = empty_row(job, w, STATUS_TOO_SHORT)
             else:
                 todo.append(w)
-        for i in range(0, len(todo), options.chunk_windows):
-            tasks.append(Task(job.index, job.source, tuple(todo[i:i + options.chunk_windows]),
-                              info.has_video, info.has_audio))
+        todos[job.index] = todo
         states.append(state)
-    return states, tasks
+    return Plan(states, todos)
 
 
 class Annotator:
@@ -195,18 +230,21 @@ class Annotator:
                             tuple(float(v) for v in p), x.modalities, face_frames, x.face_box, x.max_faces,
                             w.partial, status, labels=self.labels)
 
-    def _n_workers(self, tasks: Sequence[Task]) -> int:
+    def _n_workers(self, n_windows: int) -> int:
         w = self.options.workers
         if w is None:  # a worker costs a second or more to start: only worth it for real work
-            n_windows = sum(len(t.windows) for t in tasks)
             w = min(os.cpu_count() or 1, MAX_AUTO_WORKERS) if n_windows >= AUTO_WORKERS_MIN_WINDOWS else 0
-        return min(w, len(tasks))
+        return w
 
     def annotate(self, jobs: Sequence[MediaJob], hook: ProgressHook | None = None
                  ) -> Generator[FileResult, None, None]:
         """Annotate every input; yield each one's result, in input order, as soon as it is complete."""
         hook = hook or NULL_HOOK
-        states, tasks = plan(jobs, self.options)
+        planned = plan(jobs, self.options)
+        n_workers = self._n_workers(planned.n_windows)
+        tasks = planned.tasks(max(1, n_workers), self.options.chunk_windows)
+        n_workers = min(n_workers, len(tasks))
+        states = planned.states
         by_index = {s.job.index: s for s in states}
         hook.planned(list(jobs), sum(s.expected for s in states))
         for s in states:
@@ -240,7 +278,6 @@ class Annotator:
             hook.advance(state.job, len(res.windows))
 
         yield from finished()
-        n_workers = self._n_workers(tasks)
         detector_device = "cuda" if self.device.type == "cuda" else "cpu"
         threads = self.options.threads
         with torch_threads(threads), closing(run_tasks(tasks, workers=n_workers, detector_device=detector_device,

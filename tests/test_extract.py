@@ -30,7 +30,7 @@ def _assert_same(a, b):
 def test_a_training_clip_gives_the_tensors_run_gives_its_first_window(face_video, tmp_path):
     # What `run` feeds the model: the pipeline's plan and a worker task, as the executor runs them.
     (job,) = make_jobs([face_video])
-    _, tasks = plan([job], RunOptions(workers=0))
+    tasks = plan([job], RunOptions(workers=0)).tasks(workers=1)
     run_inputs = run_task(tasks[0]).inputs[0]
     assert run_inputs.window.index == 0 and run_inputs.has_video and run_inputs.has_audio
     # What training trains on: the same clip as a dataset sample, through the on-disk cache.

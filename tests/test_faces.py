@@ -107,3 +107,72 @@ def test_crop_face_outside_or_degenerate_box_is_none():
     assert crop_face(frame, np.array([-50.0, -50.0, -1.0, -1.0])) is None  # above-left
     assert crop_face(frame, np.array([10.0, 10.0, 11.0, 60.0])) is None  # 1 px wide
     assert crop_face(frame, np.array([30.0, 30.0, 20.0, 40.0])) is None  # x2 < x1
+
+
+# --- Tracking between key frames ---------------------------------------------------------------
+
+
+def _scene(face_image, xs, *, width=640, side=240):
+    """Frames of the astronaut picture (`side` px; her face is about 100 px of it) at horizontal positions
+    `xs` (None: not there) on a gray background."""
+    face = resized(face_image, side)
+    frames = []
+    for x in xs:
+        frame = np.full((320, width, 3), 128, np.uint8)
+        if x is not None:
+            frame[40:40 + side, x:x + side] = face
+        frames.append(frame)
+    return frames
+
+
+class _Counting:
+    """Wraps an MTCNN and counts the frames it is asked to look at."""
+
+    def __init__(self, mtcnn):
+        self.mtcnn, self.frames = mtcnn, 0
+
+    def detect(self, batch):
+        self.frames += len(batch)
+        return self.mtcnn.detect(batch)
+
+
+@pytest.fixture
+def tracking_and_full(face_detector):
+    full = FaceDetector(key_every=1)
+    tracking = FaceDetector(key_every=7)
+    tracking.mtcnn = _Counting(tracking.mtcnn)
+    full.mtcnn = face_detector.mtcnn  # the same MTCNN weights, detecting on every frame
+    return tracking, full
+
+
+def test_a_face_that_drifts_is_found_on_three_frames_and_tracked_between(tracking_and_full, face_image):
+    from emoannotate.faces import box_iou
+
+    tracking, full = tracking_and_full
+    frames = _scene(face_image, [20 + 2 * i for i in range(15)])  # 2 px a frame (0.24 s), 28 px in all
+    tracked, detected = tracking.detect(frames), full.detect(frames)
+    assert tracking.mtcnn.frames == 3  # frames 0, 7 and 14 only
+    assert tracked.mask.all() and detected.mask.all()
+    ious = [box_iou(a, b) for a, b in zip(tracked.boxes, detected.boxes)]
+    assert min(ious) > 0.85, ious
+    assert tracked.max_faces == 1
+
+
+def test_a_cut_between_key_frames_is_detected_frame_by_frame(tracking_and_full, face_image):
+    from emoannotate.faces import box_iou
+
+    tracking, full = tracking_and_full
+    xs = [10] * 4 + [390] * 11  # the face jumps between frames 3 and 4: key frames 0 and 7 disagree
+    frames = _scene(face_image, xs)
+    tracked, detected = tracking.detect(frames), full.detect(frames)
+    assert tracking.mtcnn.frames == 3 + 6  # the six frames between 0 and 7 were looked at again
+    assert all(box_iou(a, b) > 0.95 for a, b in zip(tracked.boxes, detected.boxes))
+    assert tracked.boxes[3][0] < 250 < tracked.boxes[4][0]  # no box was invented half-way across the cut
+
+
+def test_a_face_that_comes_in_late_is_found_where_it_is(tracking_and_full, face_image):
+    tracking, full = tracking_and_full
+    frames = _scene(face_image, [None] * 9 + [300] * 6)
+    tracked, detected = tracking.detect(frames), full.detect(frames)
+    assert tracked.mask.tolist() == detected.mask.tolist() == [False] * 9 + [True] * 6
+    assert not np.any(tracked.crops[:9])
