@@ -351,23 +351,26 @@ def bench_clip(name: str, clip: Path, args: argparse.Namespace, run_args: list[s
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
         for r in range(args.repeat):  # back to back on the same file, so that a change of load hits both
             print(f"  {name} round {r + 1}/{args.repeat}: ceiling, pipeline", file=sys.stderr, flush=True)
-            runs["pyav_default"].append(pyav_decode_all(clip, None))
-            runs["pyav_auto"].append(pyav_decode_all(clip, "AUTO"))
-            if shutil.which("ffmpeg"):
+            if not args.no_ceiling:
+                runs["pyav_default"].append(pyav_decode_all(clip, None))
+                runs["pyav_auto"].append(pyav_decode_all(clip, "AUTO"))
+            if shutil.which("ffmpeg") and not args.no_ceiling:
                 runs["ffmpeg_null"].append(ffmpeg_null(clip))
             runs["pipeline"].append(run_pipeline(clip, run_args, Path(tmp)))
     med = {k: statistics.median(x["s"] for x in v) if v else None for k, v in runs.items()}
-    ceiling = min(("pyav_default", "pyav_auto"), key=lambda k: med[k])
+    ceiling = min(("pyav_default", "pyav_auto"), key=lambda k: med[k] if med[k] is not None else float("inf"))
     last = runs["pipeline"][-1]
     if last["rows"] == 0:
         print(f"WARNING: the pipeline wrote no rows for {clip}:\n{last['stderr_tail']}", file=sys.stderr)
     res = {"name": name, "path": str(clip), "width": info.width, "height": info.height, "fps": info.fps,
            "video_s": info.duration_s, "windows_planned": len(plan_windows(info.duration_s)),
            "ceiling_s": med[ceiling], "ceiling": ceiling, "pipeline_s": med["pipeline"],
-           "rtf": info.duration_s / med["pipeline"], "ratio": med["pipeline"] / med[ceiling],
+           "rtf": info.duration_s / med["pipeline"],
+           "ratio": med["pipeline"] / med[ceiling] if med[ceiling] else None,
            **{f"{k}_s": med[k] for k in ("pyav_default", "pyav_auto", "ffmpeg_null")},
-           "pyav_default_threading": runs["pyav_default"][-1]["thread_type"],
-           "decoded_frames": {k: runs["pyav_auto"][-1][k] for k in ("video_frames", "audio_frames")},
+           "pyav_default_threading": runs["pyav_default"][-1]["thread_type"] if runs["pyav_default"] else None,
+           "decoded_frames": {k: runs["pyav_auto"][-1][k] for k in ("video_frames", "audio_frames")}
+           if runs["pyav_auto"] else None,
            "rows_written": last["rows"], "statuses": last["statuses"], "command": shlex.join(last["command"]),
            **{f"peak_{k}": max(x[k] for x in runs["pipeline"]) for k in last if k.endswith("_mb")},
            "runs_s": {k: [x["s"] for x in v] for k, v in runs.items()}}
@@ -391,14 +394,18 @@ def print_report(report: dict) -> None:
     print(f"\n{head}\n{'-' * len(head)}")
     for c in report["clips"]:
         ff = f"{c['ffmpeg_null_s']:.2f}" if c["ffmpeg_null_s"] is not None else "-"
-        print(f"{c['name']:<{nw}} {c['video_s']:7.1f} {c['ceiling_s']:9.2f} {ff:>8} {c['pipeline_s']:10.2f} "
-              f"{c['rtf']:6.2f} {c['ratio']:9.2f} {c['peak_largest_mb']:14.0f} {c['peak_all_mb']:11.0f} "
+        ceiling = f"{c['ceiling_s']:9.2f}" if c["ceiling_s"] is not None else f"{'-':>9}"
+        ratio = f"{c['ratio']:9.2f}" if c["ratio"] is not None else f"{'-':>9}"
+        print(f"{c['name']:<{nw}} {c['video_s']:7.1f} {ceiling} {ff:>8} {c['pipeline_s']:10.2f} "
+              f"{c['rtf']:6.2f} {ratio} {c['peak_largest_mb']:14.0f} {c['peak_all_mb']:11.0f} "
               f"{c['rows_written']:5d}")
     for c in report["clips"]:
-        print(f"\n{c['name']}: {c['command']}  (x{report['args']['repeat']}, median)\n  ceiling = PyAV, default "
-              f"threading ({c['pyav_default_threading']}) {c['pyav_default_s']:.2f} s, AUTO {c['pyav_auto_s']:.2f} s; "
-              f"{c['decoded_frames']['video_frames']} video + {c['decoded_frames']['audio_frames']} audio frames; "
-              f"peak summed PSS {c['peak_all_pss_mb']:.0f} MB")
+        print(f"\n{c['name']}: {c['command']}  (x{report['args']['repeat']}, median)")
+        if c["decoded_frames"]:
+            print(f"  ceiling = PyAV, default threading ({c['pyav_default_threading']}) {c['pyav_default_s']:.2f} s, "
+                  f"AUTO {c['pyav_auto_s']:.2f} s; {c['decoded_frames']['video_frames']} video + "
+                  f"{c['decoded_frames']['audio_frames']} audio frames")
+        print(f"  peak summed PSS {c['peak_all_pss_mb']:.0f} MB")
         if st := c.get("stages"):
             print(f"  stages, {st['windows']} windows from window {st['first_window']}, torch threads "
                   f"{st['torch_threads']}, faces in {st['face_frames']} frames:")
@@ -422,6 +429,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--stage-windows", type=int, default=8, help="consecutive windows timed per stage (default 8)")
     p.add_argument("--stage-threads", type=int, default=1, help="torch threads for the stage costs (default 1)")
     p.add_argument("--no-stages", action="store_true", help="skip the stage costs")
+    p.add_argument("--no-ceiling", action="store_true", help="skip the decode ceiling (memory runs of long files)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     a = p.parse_args(argv)
     if a.repeat < 1 or a.stage_windows < 1 or a.seconds <= 0:

@@ -8,9 +8,17 @@ The names below load on first use, so `import emoannotate.datasets` (say) does n
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+
+# oneDNN (torch's CPU kernels) caches a compiled primitive per input shape. Our shapes change with
+# every batch (the number of face crops; MTCNN's candidate boxes), so that cache only grows: it
+# was the whole of the memory that rose with video length (docs/BENCHMARKS.md), and caching
+# bought no speed on these shapes (measured). Off unless the user set it; read by torch when it
+# first builds a primitive, and inherited by the worker processes.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0")
 
 try:
     __version__ = version("emoannotate")

@@ -49,7 +49,7 @@ log = logging.getLogger("emoannotate")
 MAX_AUTO_WORKERS = 4
 AUTO_WORKERS_MIN_WINDOWS = 16  # fewer windows run faster in-process than with workers to start
 MIN_SPAN_WINDOWS = 4  # windows: a span shorter than this is not worth its seek and task
-MAX_SPAN_WINDOWS = 32  # windows (about 2 minutes): the longest span a worker decodes in one task
+MAX_SPAN_WINDOWS = 16  # windows (about 1 minute): the longest span a worker decodes (and holds) in one task
 
 
 @dataclass(frozen=True)

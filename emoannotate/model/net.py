@@ -13,6 +13,8 @@ from .backbone import FaceBackbone
 from .branches import AudioBranch, VideoBranch
 from .tfusion import TFusion
 
+FACE_CHUNK = 64  # crops per backbone pass at inference: bounds its memory (64 x 3 x 224 x 224 float32 = 38 MB)
+
 VIDEO, AUDIO = 0, 1  # modality slots in TFusion
 
 
@@ -148,7 +150,15 @@ class EmotionNet(nn.Module):
         self.register_buffer("temperature", torch.ones(()))
 
     def face_features(self, faces: torch.Tensor) -> torch.Tensor:
-        """(N, 224, 224, 3) uint8 crops -> (N, F) backbone features."""
+        """(N, 224, 224, 3) uint8 crops -> (N, F) backbone features.
+
+        Out of training, FACE_CHUNK crops at a time: the float copy of a batch's 480 crops
+        alone would be 289 MB, and the backbone's activations more (eval-mode layers treat
+        each crop alone, so the features do not depend on the chunking).
+        """
+        if not self.training and faces.shape[0] > FACE_CHUNK:
+            chunks = range(0, faces.shape[0], FACE_CHUNK)
+            return torch.cat([self.face_features(faces[i:i + FACE_CHUNK]) for i in chunks])
         x = faces.permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, 224, 224) in [0, 1]
         return self.backbone.forward_features(x)
 
