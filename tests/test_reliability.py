@@ -153,7 +153,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_no_file_loses_its_rows(clips, t
     _, stderr = proc.communicate(timeout=120)
     assert victim is not None, "the run ended before a worker could be killed"
     assert proc.returncode == 1, stderr
-    assert "worker process died" in stderr and "Traceback" not in stderr
+    assert "worker process died" in stderr and "Traceback" not in stderr, stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert sorted({r["file"] for r in rows}) == sorted(str(c) for c in clips)
     assert all(r["status"] in ("ok", "too_short") for r in rows), {r["status"] for r in rows}
@@ -172,7 +172,7 @@ def test_sigterm_stops_cleanly_says_how_to_resume_and_leaves_no_process(clips, t
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, (stderr, _manifest_lines(out))
     assert "--resume" in stderr and "Traceback" not in stderr
-    assert _gone(kids, within_s=5.0), "a worker outlived the run"
+    assert _gone(kids, within_s=15.0), "a worker outlived the run"
     doc = json.loads(out.read_text())
     assert 1 <= len(doc["files"]) < N_FILES
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left
