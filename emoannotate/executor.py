@@ -32,6 +32,7 @@ log = logging.getLogger("emoannotate")
 WORKER_PRELOAD = ("emoannotate.extract", "facenet_pytorch", "librosa.core.spectrum", "librosa.core.constantq",
                   "librosa.feature", "scipy.signal")
 TASKS_IN_FLIGHT_PER_WORKER = 2
+MAX_POOL_BREAKS = 3  # pools broken in a row with no task done: workers cannot run here at all
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,16 @@ def run_tasks(tasks: Sequence[Task], *, workers: int, detector_device: str = "cp
     queue = deque(tasks)
     pending: deque[tuple[Task, Future[TaskResult]]] = deque()
 
-    def fill() -> None:
+    def fill() -> bool:
+        """Keep tasks in flight; False when the pool turns out broken (submit refuses)."""
         while queue and len(pending) < TASKS_IN_FLIGHT_PER_WORKER * workers:
             t = queue.popleft()
-            pending.append((t, pool.submit(t)))
+            try:
+                pending.append((t, pool.submit(t)))
+            except BrokenProcessPool:
+                queue.appendleft(t)
+                return False
+        return True
 
     def alone(t: Task) -> TaskResult:
         try:
@@ -147,24 +154,38 @@ def run_tasks(tasks: Sequence[Task], *, workers: int, detector_device: str = "cp
         result.warning = "a worker process died while this input was in flight; it was read again"
         return result
 
+    def broken() -> Generator[TaskResult, None, None]:
+        """The pool lost a worker: replace it and run the tasks it held again, one at a time."""
+        suspects = [t for t, _ in pending]
+        pending.clear()
+        log.error("a worker process died (out of memory? killed?); replacing it and reading the %d "
+                  "task(s) it held again, one at a time", len(suspects))
+        pool.replace()
+        for t in suspects:
+            yield alone(t)
+
     try:
         with torch_threads(main_threads):
-            fill()
-            while pending:
-                task, future = pending.popleft()
+            healthy, breaks_in_a_row = fill(), 0
+            while pending or not healthy:
+                if not healthy or not pending:
+                    breaks_in_a_row += 1
+                    if breaks_in_a_row > MAX_POOL_BREAKS:
+                        raise EmoannotateError("worker processes keep dying before they take any work; "
+                                               "try fewer --workers or --workers 0")
+                    yield from broken()
+                    healthy = fill()
+                    continue
+                task, future = pending[0]
                 try:
                     result = future.result()
                 except BrokenProcessPool:
-                    suspects = [task] + [t for t, _ in pending]
-                    pending.clear()
-                    log.error("a worker process died (out of memory? killed?); replacing it and reading the %d "
-                              "task(s) it held again, one at a time", len(suspects))
-                    pool.replace()
-                    for t in suspects:
-                        yield alone(t)
-                    fill()
+                    yield from broken()
+                    healthy = fill()
                     continue
-                fill()
+                pending.popleft()
+                breaks_in_a_row = 0
+                healthy = fill()
                 yield result
     finally:
         pool.close()
