@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .constants import MIN_WINDOW_SECONDS, WINDOW_SECONDS
-from .discover import discover
+from .discover import discover, safe_key
 from .errors import InputError
 from .hooks import ProgressHook
 from .model.net import EmotionNet
@@ -88,20 +88,16 @@ def make_jobs(inputs: Inputs, *, stdin: TextIO | None = None) -> list[MediaJob]:
     jobs = discover(paths, stdin=stdin if stdin is not None else sys.stdin if "-" in paths else None) if paths else []
     keys = {j.key for j in jobs}
     for a in arrays:
-        key, n = _safe_key(a.name), 1
+        base = safe_key(Path(a.name).stem or "array")
+        key, n = base, 1
         while key in keys:
             n += 1
-            key = f"{_safe_key(a.name)}-{n}"
+            key = f"{base}-{n}"
         keys.add(key)
         jobs.append(MediaJob(len(jobs), Path(a.name), key, a))
     if not jobs:
         raise InputError(f"no media files found in {' '.join(paths) or 'the inputs given'}")
     return jobs
-
-
-def _safe_key(name: str) -> str:
-    stem = Path(name).stem or "array"
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
 
 
 def iter_annotate(jobs: Sequence[MediaJob], model: str | Path | EmotionNet = DEFAULT_MODEL, *,

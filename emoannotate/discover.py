@@ -117,10 +117,10 @@ def make_jobs(paths: Iterable[Path]) -> list[MediaJob]:
     keys = []
     for p in resolved:
         if stems[p.stem] == 1:
-            keys.append(_safe(p.stem))
+            keys.append(safe_key(p.stem))
         else:
             rel = p.relative_to(common)
-            keys.append(_safe("__".join(rel.parts).replace(".", "_")))
+            keys.append(safe_key("__".join(rel.parts).replace(".", "_")))
     dup = [k for k, n in Counter(keys).items() if n > 1]
     if dup:  # cannot happen for distinct resolved paths, but never overwrite silently
         raise InputError(f"two inputs map to the same output name {dup[0]!r}; rename one")
@@ -130,7 +130,7 @@ def make_jobs(paths: Iterable[Path]) -> list[MediaJob]:
 MAX_KEY_BYTES = 200  # output names are "<key><suffix>"; file systems allow 255 bytes
 
 
-def _safe(name: str) -> str:
+def safe_key(name: str) -> str:
     """A file-system-safe output stem; a long one is cut and given a short hash, so names stay unique."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "file"
     if len(safe.encode()) <= MAX_KEY_BYTES:

@@ -103,7 +103,7 @@ def extract_clip(*, video: str | Path | None = None, audio: str | Path | None = 
     audio:     a separate audio file for the voice (RAVDESS's audio-only copy), or None.
     faces_dir: pre-cropped faces (`load_face_crops`) used instead of detecting them.
     """
-    empty = WindowInput(0, Window(0, 0.0, 0.0), None, np.zeros(FRAMES_PER_WINDOW, bool), None, 0, None)
+    empty = WindowInput.empty()
     result = empty
     if video is not None and faces_dir is None:
         info = probe_source(video)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .constants import EMOTIONS
+from .constants import EMOTIONS, FRAMES_PER_WINDOW
 
 # Window status values, in the order a reader checks them.
 STATUS_OK = "ok"  # at least one modality present, prediction made
@@ -111,6 +111,11 @@ class WindowInput:
     face_box: tuple[float, float, float, float] | None
     max_faces: int
     audio: np.ndarray | None
+
+    @classmethod
+    def empty(cls, window: Window | None = None, job_index: int = 0) -> WindowInput:
+        """A window with neither face nor voice."""
+        return cls(job_index, window or Window(0, 0.0, 0.0), None, np.zeros(FRAMES_PER_WINDOW, bool), None, 0, None)
 
     @property
     def has_video(self) -> bool:

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint import current_preprocessing
-from ..constants import FRAMES_PER_WINDOW
 from ..datasets import Sample
 from ..extract import extract_clip
 from ..hooks import NULL_HOOK, ProgressHook
@@ -45,10 +44,6 @@ def _sample_key(sample: Sample) -> str:
         st = p.stat()
         parts.append(f"{p.resolve()}|{st.st_size}|{int(st.st_mtime)}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
-
-
-def _no_inputs() -> WindowInput:
-    return WindowInput(0, Window(0, 0.0, 0.0), None, np.zeros(FRAMES_PER_WINDOW, bool), None, 0, None)
 
 
 class FeatureCache:
@@ -105,7 +100,7 @@ class FeatureCache:
             nonlocal done
             if isinstance(x, Exception):
                 log.error("%s: skipped (%s)", samples[i].video or samples[i].audio or samples[i].faces_dir, x)
-                x = _no_inputs()
+                x = WindowInput.empty()
             else:
                 self.save(samples[i], x)
             out[i] = x
@@ -130,7 +125,7 @@ class FeatureCache:
                         finish(futures[fut], err)
         else:
             compute_all(other_todo)
-        return [x if x is not None else _no_inputs() for x in out]
+        return [x if x is not None else WindowInput.empty() for x in out]
 
 
 def cached_inputs(samples: Sequence[Sample], cache_dir: str | Path | None = None, *, workers: int = 0,
