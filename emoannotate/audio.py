@@ -23,6 +23,10 @@ from .constants import (
     WINDOW_SAMPLES,
 )
 
+TARGET_RMS = 0.05  # full scale 1.0: about -26 dBFS, a typical speech level
+ACTIVE_DB = 30.0  # dB under the loudest frame that still counts as speech for the level
+MAX_GAIN_DB = 30.0  # dB, the most a window is raised or lowered
+
 
 def fit_length(samples: np.ndarray, n: int = WINDOW_SAMPLES) -> np.ndarray:
     """Cut or zero-pad (at the end) a (m,) signal to (n,) float32."""
@@ -38,10 +42,33 @@ def is_silent(samples: np.ndarray, threshold: float = SILENCE_RMS) -> bool:
     return samples.size == 0 or float(np.sqrt(np.mean(samples**2))) < threshold
 
 
+def normalise_level(samples: np.ndarray) -> np.ndarray:
+    """Scale a window so its speech has the RMS TARGET_RMS, whatever the recording's level.
+
+    The level is the RMS of the window's active frames (those within ACTIVE_DB of its loudest
+    2048-sample frame), so pauses do not count; the gain is capped at +-MAX_GAIN_DB. Studio
+    takes, broadcasts and phone recordings differ in level by tens of dB, which the Mel
+    spectrogram in absolute dB would otherwise read as emotion.
+    """
+    y = np.asarray(samples, dtype=np.float32).reshape(-1)
+    n = y.size // N_FFT * N_FFT
+    if n == 0:
+        return y
+    frame_rms = np.sqrt(np.mean(y[:n].reshape(-1, N_FFT).astype(np.float64) ** 2, axis=1))
+    peak = float(frame_rms.max())
+    if peak <= 0:
+        return y
+    active = frame_rms[frame_rms >= peak * 10 ** (-ACTIVE_DB / 20)]
+    level = float(np.sqrt(np.mean(active**2)))
+    gain = float(np.clip(TARGET_RMS / level, 10 ** (-MAX_GAIN_DB / 20), 10 ** (MAX_GAIN_DB / 20)))
+    return (y * gain).astype(np.float32)
+
+
 def window_features(samples: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Features of one window.
 
     samples: (m,) mono float at `sr` Hz; cut or zero-padded to 79,380 samples (3.6 s).
+    The window is first brought to a fixed speech level (`normalise_level`).
     Returns: (181, 156) float32, rows = MFCC 0-39, Mel dB 40-167, contrast 168-174,
     Tonnetz 175-180; columns = frames every 512 samples (23.2 ms).
     """
@@ -49,7 +76,7 @@ def window_features(samples: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
 
     if sr != SAMPLE_RATE:
         raise ValueError(f"expected {SAMPLE_RATE} Hz audio, got {sr} Hz; resample first")
-    y = fit_length(samples)
+    y = normalise_level(fit_length(samples))
     stft_mag = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH, center=True))  # (1025, 156)
     mel = librosa.feature.melspectrogram(S=stft_mag**2, sr=sr, n_mels=N_MELS)  # (128, 156) power
     mel_db = librosa.power_to_db(mel, ref=1.0)  # dB re 1.0, floor at max - 80 dB

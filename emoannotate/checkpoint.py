@@ -38,6 +38,7 @@ def current_preprocessing() -> dict:
         "n_fft": C.N_FFT,
         "audio_features": {"mfcc": C.N_MFCC, "mel_db": C.N_MELS, "contrast": C.N_CONTRAST, "tonnetz": C.N_TONNETZ},
         "audio_frames": C.N_AUDIO_FRAMES,
+        "audio_level": "each window's active speech scaled to RMS 0.05 (gain within +-30 dB)",
     }
 
 

@@ -196,7 +196,9 @@ def models_info(name, model_dir, as_json) -> None:
                        "only for the test speakers; the within-speaker test below is not"
                        if split.get("holdout_within") else "no")
         lines.append(f"protocol   {split.get('protocol')} split (speaker-independent: {independent})")
-        lines.append(f"test       speakers {', '.join(split.get('test_speakers', []))}"
+        from .datasets import summarise_speakers
+
+        lines.append(f"test       speakers {summarise_speakers(split.get('test_speakers', []))}"
                      + (f"; within-speaker {', '.join(split.get('holdout_within', []))}"
                         if split.get("holdout_within") else ""))
     table = info.get("table")
@@ -207,8 +209,8 @@ def models_info(name, model_dir, as_json) -> None:
 
 # --- train / evaluate -----------------------------------------------------------------------
 
-_DATA_HELP = ("Dataset as NAME:PATH (ravdess, ravdess-windows, crema-d, enterface, rml, generic) or a path "
-              "whose layout is detected; repeat for several.")
+_DATA_HELP = ("Dataset as NAME:PATH (ravdess, ravdess-windows, crema-d, enterface, rml, generic, and the face "
+              "photos fer2013, london-faces, muxspace) or a path whose layout is detected; repeat for several.")
 
 
 def _csv(value: str | None) -> tuple[str, ...] | None:
@@ -232,8 +234,15 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @click.option("--val-fraction", type=float, default=0.15, show_default=True)
 @click.option("--holdout-within", multiple=True, help="SPEAKER:FIELD=VALUE: that speaker's matching samples "
               "are tested, the rest trained on (not speaker-independent; reported as such).")
+@click.option("--per-corpus", is_flag=True, help="Split each corpus on its own (its named or its fraction of "
+              "test and validation people).")
 @click.option("--neutral", type=click.Choice(EMOTIONS), default=None, help="Map neutral clips to this label "
               "(default: excluded, as in the paper).")
+@click.option("--augment-voices", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Degraded copies (noise, level, phone band, reverberation, coding) of each training voice.")
+@click.option("--epoch-faces", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Face samples drawn per epoch when there are more (photo corpora); 0: all.")
+@click.option("--class-balance", is_flag=True, help="Weight the loss by inverse label frequency.")
 @click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=float, default=3e-4, show_default=True)
@@ -252,7 +261,8 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @_quiet_option
 @_verbose_option
 def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, test_speakers, test_fraction,
-          val_speakers, val_fraction, holdout_within, neutral, epochs, batch_size, lr, p_pair, seed, device, cache_dir,
+          val_speakers, val_fraction, holdout_within, per_corpus, neutral, augment_voices, epoch_faces,
+          class_balance, epochs, batch_size, lr, p_pair, seed, device, cache_dir,
           workers, resume, report_dir, overwrite, quiet, verbose) -> None:
     """Train a model on one or more datasets and save it as a checkpoint."""
     from .console import RichProgress, setup_logging
@@ -264,11 +274,13 @@ def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, te
         data=tuple(data), out=Path(out),
         options=TrainOptions(backbone=backbone, backbone_weights=backbone_weights, epochs=epochs,
                              batch_size=batch_size, lr=lr, p_pair=p_pair, seed=seed, device=device,
-                             finetune_backbone=finetune_backbone),
+                             finetune_backbone=finetune_backbone, epoch_faces=epoch_faces,
+                             class_balance=class_balance),
         split=SplitOptions(protocol=protocol, test_speakers=_csv(test_speakers), test_fraction=test_fraction,
                            val_speakers=_csv(val_speakers), val_fraction=val_fraction,
-                           holdout_within=tuple(holdout_within)),
-        neutral=neutral, cache_dir=Path(cache_dir) if cache_dir else None, workers=_workers(workers),
+                           holdout_within=tuple(holdout_within), per_corpus=per_corpus),
+        neutral=neutral, augment_voices=augment_voices, cache_dir=Path(cache_dir) if cache_dir else None,
+        workers=_workers(workers),
         resume=resume, report_dir=Path(report_dir) if report_dir else None, overwrite=overwrite)
     hook = None if quiet else RichProgress()
     try:
@@ -288,7 +300,8 @@ def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, te
 @_model_dir_option
 @click.option("--split", type=click.Choice(["model", "all"]), default="model", show_default=True,
               help="model: the test split recorded in the checkpoint; all: every sample given.")
-@click.option("--neutral", type=click.Choice(EMOTIONS), default=None)
+@click.option("--neutral", type=click.Choice([*EMOTIONS, "drop"]), default=None,
+              help="Neutral clips: this label, or drop them (default: as the model was trained).")
 @click.option("--output-dir", "--out-dir", "output_dir", type=click.Path(file_okay=False),
               help="Write report.json, report.txt and confusion matrices (PNG) here.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)

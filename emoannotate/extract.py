@@ -9,6 +9,7 @@ what it is given at run time.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from . import audio as audio_features
-from .constants import FACE_SIZE, FRAMES_PER_WINDOW
+from .constants import FACE_SIZE, FRAMES_PER_WINDOW, WINDOW_SECONDS
 from .errors import MediaError
 from .faces import FaceDetector, WindowFaces
 from .media import iter_audio, iter_frames, probe_source
@@ -93,6 +94,63 @@ def load_face_crops(folder: str | Path) -> tuple[np.ndarray | None, np.ndarray]:
                 crops[i] = np.asarray(im.convert("RGB").resize((FACE_SIZE, FACE_SIZE)))
             mask[i] = True
     return (crops if mask.any() else None), mask
+
+
+STILL_DRIFT = 0.04  # a still's window: the box drifts by up to 4% of its size (shift and scale) over 15 frames
+
+
+def extract_still(image: str | Path, *, cropped: bool = False, detector: FaceDetector | None = None
+                  ) -> WindowInput:
+    """A window made of one still photograph of a face (FER2013, the London set, muxspace).
+
+    The face is found once (MTCNN, as in `run`; with `cropped` the whole image is the face,
+    as FER2013's 48x48 crops are), and the 15 frames are 224x224 crops of that box drifting
+    smoothly by up to STILL_DRIFT of its size in position and scale, as the interpolated
+    boxes of the tracker move between key frames in `run`. The drift is fixed by the file
+    name, so the crops are the same on every machine.
+
+    How this differs from video: one moment, the same expression in all 15 frames, and no
+    motion of the face but this drift: no onset, no speech, no blink. A video branch trained
+    on stills learns expressions, not their dynamics.
+    """
+    from PIL import Image
+
+    from .faces import crop_face
+
+    with Image.open(image) as im:
+        frame = np.asarray(im.convert("RGB"))
+    h, w = frame.shape[:2]
+    n = FRAMES_PER_WINDOW
+    window = Window(0, 0.0, WINDOW_SECONDS, False)
+    if cropped:
+        box, max_faces = np.array([0, 0, w, h], np.float32), 1
+    else:
+        found = (detector or default_detector()).detect([frame])
+        if not found.mask[0]:
+            return WindowInput(0, window, None, np.zeros(n, bool), None, found.max_faces, None)
+        box, max_faces = found.boxes[0], found.max_faces
+    seed = int.from_bytes(hashlib.sha256(Path(image).name.encode()).digest()[:4], "little")
+    dx, dy, ds = (np.random.default_rng(seed).uniform(-STILL_DRIFT, STILL_DRIFT, 3)).tolist()
+    side = np.array([box[2] - box[0], box[3] - box[1]], np.float32)
+    centre = (box[:2] + box[2:]) / 2
+    crops = np.zeros((n, FACE_SIZE, FACE_SIZE, 3), np.uint8)
+    mask = np.zeros(n, bool)
+    boxes = []
+    for i in range(n):
+        t = i / (n - 1) - 0.5  # -0.5 .. 0.5 over the window
+        c = centre + t * side * np.array([dx, dy], np.float32)
+        half = side * (1 + t * ds) / 2
+        boxes.append(np.concatenate([c - half, c + half]))
+        crop = crop_face(frame, boxes[-1])
+        if crop is None:  # the drifted box left a tiny image: the detected box itself
+            crop = crop_face(frame, box)
+        if crop is not None:
+            crops[i], mask[i] = crop, True
+    if not mask.any():
+        return WindowInput(0, window, None, mask, None, max_faces, None)
+    mid = boxes[n // 2]
+    return WindowInput(0, window, crops, mask, tuple(float(v) for v in mid),  # type: ignore[arg-type]
+                       max_faces, None)
 
 
 def extract_clip(*, video: str | Path | None = None, audio: str | Path | None = None,

@@ -20,7 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from emoannotate.checkpoint import META_KEY, file_sha256, read_meta
-from emoannotate.datasets import portable_spec
+from emoannotate.datasets import portable_spec, summarise_speakers
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "emoannotate" / "weights"
 
@@ -57,7 +57,7 @@ def main() -> None:
         "card": {
             "backbone": meta.config.backbone,
             "data": meta.info.get("data"),
-            "split": meta.info.get("split"),
+            "split": _summarise(meta.info.get("split") or {}),
             "temperature": meta.info.get("temperature"),
             "test_figures": figures,
             "model_card": "docs/MODEL_CARD.md",
@@ -68,6 +68,13 @@ def main() -> None:
     index["models"] = [m for m in index["models"] if m["name"] != args.name] + [entry]
     index_path.write_text(json.dumps(index, indent=2) + "\n")
     print(f"{dest} ({dest.stat().st_size / 1e6:.1f} MB) sha256 {entry['sha256']}")
+
+
+def _summarise(split: dict) -> dict:
+    """The split for the index: long speaker lists as `summarise_speakers` text (the checkpoint
+    keeps every name, which `evaluate --split model` needs)."""
+    return {k: summarise_speakers(v) if k.endswith("_speakers") and isinstance(v, list) else v
+            for k, v in split.items()}
 
 
 if __name__ == "__main__":

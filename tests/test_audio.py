@@ -47,8 +47,9 @@ def test_short_input_is_zero_padded(full_features):
     padded = window_features(half)
     assert padded.shape == (181, 156)
     assert np.isfinite(padded).all()
-    # the first frames (far from the cut) match the full tone's; the padded tail is at the floor
-    np.testing.assert_allclose(padded[MEL_ROWS, 5:60], full_features[MEL_ROWS, 5:60], atol=1e-3)
+    # the first frames (far from the cut) match the full tone's, up to the level normalisation's
+    # gain (the frame cut by the end of the tone counts in the level: 0.14 dB); the padded tail is at the floor
+    np.testing.assert_allclose(padded[MEL_ROWS, 5:60], full_features[MEL_ROWS, 5:60], atol=0.2)
     tail_db = padded[MEL_ROWS, -20:]
     assert tail_db.max() < full_features[MEL_ROWS, -20:].max() - 60.0
     # padding explicitly gives the same features as padding inside

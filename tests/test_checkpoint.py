@@ -48,12 +48,12 @@ def rewrite(src, dst, edit):
 
 def test_round_trip_gives_identical_outputs(tmp_path):
     model = tiny_model(seed=5)
-    model.temperature.fill_(1.7)  # buffers travel too
+    model.temperature.copy_(torch.tensor([1.7, 2.5, 0.8]))  # buffers travel too: one per modality path
     path = save_checkpoint(model, tmp_path / "sub" / "m.safetensors")
     assert path.is_file() and not path.with_suffix(".safetensors.tmp").exists()
     loaded, meta = load_checkpoint(path)
     assert not loaded.training
-    assert float(loaded.temperature) == pytest.approx(1.7)
+    assert loaded.temperature.tolist() == pytest.approx([1.7, 2.5, 0.8])
     with torch.inference_mode():
         expected = model.predict_proba(*inputs())
         got = loaded.predict_proba(*inputs())

@@ -12,6 +12,9 @@ Layouts (see each loader's docstring for the details a user may trip over):
     enterface        subject N/<emotion>/sentence M/sN_xx_M.avi
     rml              sN/[<language>/]<xx><n>.avi      (xx: an di fe ha sa su)
     generic          a CSV of path,label[,speaker], or <emotion>/ or <speaker>/<emotion>/
+    fer2013          <emotion>/{Training,PublicTest,PrivateTest}_<id>.jpg   (48x48 face crops)
+    london-faces     neutral/NNN_03.jpg, smiling/NNN_08.jpg                  (102 people)
+    muxspace         data/legend.csv + images/<First_Last_NNNN>.jpg          (news photos)
 
 Neutral clips: the paper excluded them, and so does every loader by default. Pass
 `neutral="calm"` (or any label of EMOTIONS) to keep them under that label.
@@ -27,8 +30,12 @@ from ._common import (
     DATASET_NAMES,
     EMOTION_CODES,
     ENTERFACE,
+    FER2013,
     GENERIC,
+    IMAGE_EXTENSIONS,
     LABEL_ALIASES,
+    LONDON_FACES,
+    MUXSPACE,
     NEUTRAL,
     RAVDESS,
     RAVDESS_EMOTIONS,
@@ -43,7 +50,7 @@ from .enterface import load_enterface
 from .generic import load_generic
 from .ravdess import load_ravdess, load_ravdess_windows
 from .rml import load_rml
-from .splits import Split, kfold_by_speaker, make_split, random_split, split_by_speaker
+from .splits import Split, kfold_by_speaker, make_split, random_split, split_by_speaker, summarise_speakers
 
 __all__ = [
     "CREMA_D",
@@ -52,8 +59,12 @@ __all__ = [
     "DATASET_NAMES",
     "EMOTION_CODES",
     "ENTERFACE",
+    "FER2013",
     "GENERIC",
+    "IMAGE_EXTENSIONS",
     "LABEL_ALIASES",
+    "LONDON_FACES",
+    "MUXSPACE",
     "NEUTRAL",
     "RAVDESS",
     "RAVDESS_EMOTIONS",
@@ -75,4 +86,5 @@ __all__ = [
     "make_split",
     "random_split",
     "split_by_speaker",
+    "summarise_speakers",
 ]

@@ -18,7 +18,9 @@ from ..errors import DatasetError
 RAVDESS, RAVDESS_WINDOWS, CREMA_D, ENTERFACE, RML, GENERIC = (
     "ravdess", "ravdess-windows", "crema-d", "enterface", "rml", "generic",
 )
-DATASET_NAMES = (RAVDESS, RAVDESS_WINDOWS, CREMA_D, ENTERFACE, RML, GENERIC)
+FER2013, LONDON_FACES, MUXSPACE = "fer2013", "london-faces", "muxspace"  # still photographs of faces
+DATASET_NAMES = (RAVDESS, RAVDESS_WINDOWS, CREMA_D, ENTERFACE, RML, GENERIC, FER2013, LONDON_FACES, MUXSPACE)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 UNKNOWN_SPEAKER = "unknown"
 
 # --- Labels ------------------------------------------------------------------------------
@@ -74,7 +76,13 @@ class Sample:
     audio:     an audio file, or None: then take the audio from `video` if it has any.
     faces_dir: a folder of pre-cropped 224x224 faces NN.jpg (NN = frame 00..14 of the
                window; a missing NN.jpg is a frame without a face), or None.
+    image:     a still photograph of a face (FER2013, the London set, muxspace), or None;
+               `extract.extract_still` makes it a window (see there how that differs from video).
+    cropped:   True when `image` is already a face crop (FER2013's 48x48 faces): used whole,
+               not searched by the face detector.
     intensity, statement, repetition: the corpus's own codes where it has them, else None.
+    subset:    the corpus's own split where it has one (FER2013: Training, PublicTest,
+               PrivateTest), else None.
     """
 
     id: str
@@ -84,9 +92,12 @@ class Sample:
     video: Path | None = None
     audio: Path | None = None
     faces_dir: Path | None = None
+    image: Path | None = None
+    cropped: bool = False
     intensity: str | None = None
     statement: str | None = None
     repetition: str | None = None
+    subset: str | None = None
 
     def __post_init__(self) -> None:
         if self.label not in EMOTIONS:
@@ -94,7 +105,7 @@ class Sample:
                 f"sample {self.id!r} of {self.dataset}: label {self.label!r} is not one of "
                 f"{', '.join(EMOTIONS)}"
             )
-        if self.video is None and self.audio is None and self.faces_dir is None:
+        if self.video is None and self.audio is None and self.faces_dir is None and self.image is None:
             raise DatasetError(f"sample {self.id!r} of {self.dataset} has no media")
 
     @property
@@ -225,7 +236,7 @@ def _finish(samples: list[Sample], where: Path) -> list[Sample]:
     repeated = [i for i, n in ids.items() if n > 1]
     if repeated:
         raise DatasetError(f"{where}: sample ids occur twice: {_preview(sorted(repeated))}")
-    media = (p for s in samples for p in (s.video, s.audio) if p is not None)
+    media = (p for s in samples for p in (s.video, s.audio, s.image) if p is not None)
     pointers = [p for p in media if _is_lfs_pointer(p)]
     if pointers:
         raise DatasetError(

@@ -12,7 +12,10 @@ from ._common import (
     CREMA_D,
     DATASET_NAMES,
     ENTERFACE,
+    FER2013,
     GENERIC,
+    LONDON_FACES,
+    MUXSPACE,
     RAVDESS,
     RAVDESS_WINDOWS,
     RML,
@@ -23,13 +26,17 @@ from ._common import (
 )
 from .crema_d import _crema_d
 from .enterface import _enterface
+from .fer2013 import _fer2013
 from .generic import _generic_folder, load_generic
+from .london import _london
+from .muxspace import _muxspace
 from .ravdess import _ravdess, _ravdess_windows
 from .rml import _rml
 
 logger = logging.getLogger(__name__)
 
-_NAME_ALIASES = {"cremad": CREMA_D, "crema": CREMA_D, "enterface05": ENTERFACE}
+_NAME_ALIASES = {"cremad": CREMA_D, "crema": CREMA_D, "enterface05": ENTERFACE, "fer": FER2013,
+                 "london": LONDON_FACES, "facial-expressions": MUXSPACE}
 
 _BUILDERS: dict[str, Builder] = {
     RAVDESS: _ravdess,
@@ -38,13 +45,17 @@ _BUILDERS: dict[str, Builder] = {
     ENTERFACE: _enterface,
     RML: _rml,
     GENERIC: _generic_folder,
+    FER2013: _fer2013,
+    LONDON_FACES: _london,
+    MUXSPACE: _muxspace,
 }
 
 
 def load_dataset(spec: str | Path, *, neutral: str | None = None) -> list[Sample]:
     """Samples of one dataset named by `"name:path"`, or by a path whose layout is detected.
 
-    Names: ravdess, ravdess-windows, crema-d (or cremad), enterface, rml, generic, e.g.
+    Names: ravdess, ravdess-windows, crema-d (or cremad), enterface, rml, generic, and the
+    face photographs fer2013, london-faces, muxspace (named, never detected), e.g.
     `ravdess:/data/RAVDESS`, `generic:my.csv`. A bare path is a CSV (generic) or a folder
     whose file names are tried against every corpus above, the generic emotion-folder
     layout last. A folder that fits two corpora (say RAVDESS clips beside their

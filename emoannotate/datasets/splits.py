@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -138,10 +139,50 @@ def _parse_rule(rule: str) -> tuple[str, str, str]:
     return speaker, key, value
 
 
+def resolve_speakers(patterns: Sequence[str] | None, samples: Sequence[Sample]) -> list[str] | None:
+    """Speaker names and shell patterns ("fer2013:PrivateTest-*") -> the speakers of `samples` they name.
+
+    A name without wildcards is kept as given (so an unknown one is reported by the split).
+    """
+    if patterns is None:
+        return None
+    speakers = sorted({s.speaker for s in samples}, key=_natural_key)
+    out: list[str] = []
+    for p in patterns:
+        if any(c in p for c in "*?["):
+            out += [sp for sp in speakers if fnmatch.fnmatchcase(sp, p) and sp not in out]
+        elif p not in out:
+            out.append(p)
+    return out
+
+
+def summarise_speakers(speakers: Sequence[str], limit: int = 24) -> str:
+    """Speakers for people to read: names of corpora with at most `limit` of them, else a count.
+
+    ["ravdess:04", "ravdess:05", 3,589 x "fer2013:..."] -> "ravdess:04, ravdess:05; fer2013: 3589 speakers"
+    (FER2013 has one per image).
+    """
+    counts = Counter(family(s) for s in speakers)
+    named = [s for s in speakers if counts[family(s)] <= limit]
+    many = [f"{c}: {n} speakers" for c, n in sorted(counts.items()) if n > limit]
+    return "; ".join(x for x in (", ".join(named), "; ".join(many)) if x)
+
+
+def family(speaker: str) -> str:
+    """The corpus part of a speaker ("ravdess:05" -> "ravdess"): RAVDESS and its windows are one family."""
+    return speaker.split(":", 1)[0]
+
+
 def make_split(samples: Sequence[Sample], *, protocol: str = "speaker", test_speakers: Sequence[str] | None = None,
                test_fraction: float = 0.3, val_speakers: Sequence[str] | None = None, val_fraction: float = 0.15,
-               holdout_within: Sequence[str] = (), seed: int = 0) -> Split:
+               holdout_within: Sequence[str] = (), seed: int = 0, per_corpus: bool = False) -> Split:
     """Split samples for training.
+
+    Speakers may be named by shell patterns ("fer2013:PrivateTest-*", "muxspace:*").
+    With `per_corpus`, each speaker family (`family`) is split on its own: the named test /
+    validation speakers of that family when there are any, else `test_fraction` /
+    `val_fraction` of its samples, so every corpus has people in test and validation (a
+    fraction of the whole would be filled by the largest corpus alone).
 
     protocol "speaker" (default): no speaker in two of train/val/test, except speakers named
     in `holdout_within` rules (SPEAKER:FIELD=VALUE): that speaker's matching samples go to
@@ -150,6 +191,11 @@ def make_split(samples: Sequence[Sample], *, protocol: str = "speaker", test_spe
     protocol "random": the paper's random split (not speaker-independent).
     """
     samples = list(samples)
+    test_speakers = resolve_speakers(test_speakers, samples)
+    val_speakers = resolve_speakers(val_speakers, samples)
+    if per_corpus and protocol == "speaker":
+        return _split_per_corpus(samples, test_speakers, test_fraction, val_speakers, val_fraction,
+                                 holdout_within, seed)
     desc: dict = {"protocol": protocol, "seed": seed}
     if protocol == "random":
         rest, test = random_split(samples, fraction=test_fraction, seed=seed)
@@ -187,6 +233,28 @@ def make_split(samples: Sequence[Sample], *, protocol: str = "speaker", test_spe
         holdout_within=list(holdout_within),
     )
     return Split(train + within_train, val, test + within_test, desc)
+
+
+def _split_per_corpus(samples: list[Sample], test_speakers: list[str] | None, test_fraction: float,
+                      val_speakers: list[str] | None, val_fraction: float, holdout_within: Sequence[str],
+                      seed: int) -> Split:
+    families = sorted({family(s.speaker) for s in samples})
+    parts = []
+    for name in families:
+        mine = [s for s in samples if family(s.speaker) == name]
+        speakers = {s.speaker for s in mine}
+        tests = [t for t in test_speakers or [] if t in speakers] or None
+        vals = [v for v in val_speakers or [] if v in speakers] or None
+        rules = [r for r in holdout_within if family(r) == name]
+        parts.append(make_split(mine, test_speakers=tests, test_fraction=test_fraction, val_speakers=vals,
+                                val_fraction=val_fraction, holdout_within=rules, seed=seed))
+    desc: dict = {"protocol": "speaker", "seed": seed, "per_corpus": True,
+                  "speaker_independent": all(p.description["speaker_independent"] for p in parts),
+                  "holdout_within": list(holdout_within)}
+    for key in ("test_speakers", "val_speakers", "train_speakers"):
+        desc[key] = sorted({sp for p in parts for sp in p.description[key]}, key=_natural_key)
+    return Split([s for p in parts for s in p.train], [s for p in parts for s in p.val],
+                 [s for p in parts for s in p.test], desc)
 
 
 def _speaker_counts(samples: Sequence[Sample]) -> Counter[str]:

@@ -16,6 +16,12 @@ from .tfusion import TFusion
 FACE_CHUNK = 64  # crops per backbone pass at inference: bounds its memory (64 x 3 x 224 x 224 float32 = 38 MB)
 
 VIDEO, AUDIO = 0, 1  # modality slots in TFusion
+PATHS = ("bimodal", "video", "audio")  # a window's modality path: both, face only, voice only
+
+
+def modality_path(has_video: torch.Tensor, has_audio: torch.Tensor) -> torch.Tensor:
+    """Index into PATHS per window (B,): 0 face and voice, 1 face only, 2 voice only."""
+    return torch.where(has_video & has_audio, 0, torch.where(has_video, 1, 2))
 
 
 @dataclass(frozen=True)
@@ -131,8 +137,9 @@ class EmotionNet(nn.Module):
     """Faces and/or voice of a batch of windows -> logits over the labels.
 
     Only the present modalities of each window are computed and fused; a window needs at
-    least one. `temperature` (a buffer, set by calibration) divides the logits in
-    `predict_proba`.
+    least one. `temperature` (a buffer (3,), set by calibration on held-out people) divides
+    the logits in `predict_proba`, one per modality path (PATHS): a face-only window is
+    calibrated on face-only windows, and so on.
     """
 
     temperature: torch.Tensor  # buffer registered in __init__
@@ -147,7 +154,13 @@ class EmotionNet(nn.Module):
                               heads=config.fusion_heads, ff=config.fusion_ff, dropout=config.fusion_dropout)
         self.classifier = nn.Sequential(nn.Linear(config.d_model, config.hidden), nn.ReLU(inplace=True),
                                         nn.Linear(config.hidden, len(config.labels)))
-        self.register_buffer("temperature", torch.ones(()))
+        self.register_buffer("temperature", torch.ones(len(PATHS)))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        key = prefix + "temperature"
+        if key in state_dict and state_dict[key].dim() == 0:  # checkpoints before per-path calibration
+            state_dict[key] = state_dict[key].expand(len(PATHS)).clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def face_features(self, faces: torch.Tensor) -> torch.Tensor:
         """(N, 224, 224, 3) uint8 crops -> (N, F) backbone features.
@@ -202,6 +215,11 @@ class EmotionNet(nn.Module):
         fused, _ = self.fusion(maps, present)  # (B, d, T)
         return self.classifier(fused.mean(dim=2))
 
-    def predict_proba(self, *args, **kwargs) -> torch.Tensor:
-        """Calibrated probabilities (B, n_labels): softmax(logits / temperature)."""
-        return torch.softmax(self(*args, **kwargs).float() / self.temperature, dim=1)
+    def predict_proba(self, faces: torch.Tensor | None, face_mask: torch.Tensor,
+                      audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
+        """Calibrated probabilities (B, n_labels): softmax(logits / temperature of the window's path)."""
+        logits = self(faces, face_mask, audio, audio_mask).float()
+        has_video = face_mask.any(dim=1) if faces is not None else torch.zeros_like(audio_mask)
+        has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
+        t = self.temperature[modality_path(has_video, has_audio)]  # (B,)
+        return torch.softmax(logits / t[:, None], dim=1)

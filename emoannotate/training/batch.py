@@ -65,6 +65,30 @@ def to_items(model: EmotionNet, samples: Sequence[Sample], inputs: Sequence[Wind
     return items
 
 
+def pair_items(faces: Sequence[TrainItem], voices: Sequence[TrainItem]) -> list[TrainItem]:
+    """Face+voice items made by pairing each face-only item with a voice-only item of its label.
+
+    Deterministic: the k-th face of a label takes the (k mod n)-th voice of that label, in
+    the given orders. For corpora that have faces and voices of different people (photos and
+    RAVDESS voices): it calibrates and selects the fused path, and is never reported as the
+    bimodal figure of real recordings.
+    """
+    by_label: dict[int, list[TrainItem]] = {}
+    for v in voices:
+        if v.has_audio and not v.has_video:
+            by_label.setdefault(v.label, []).append(v)
+    out, seen = [], dict.fromkeys(by_label, 0)
+    for f in faces:
+        pool = by_label.get(f.label)
+        if not f.has_video or f.has_audio or not pool:
+            continue
+        v = pool[seen[f.label] % len(pool)]
+        seen[f.label] += 1
+        out.append(TrainItem(f.frames, f.mask, v.audio, f.label, f"{f.speaker}+{v.speaker}", f.dataset,
+                             f"{f.id}+{v.id}"))
+    return out
+
+
 def collate(items: Sequence[TrainItem], feature_dim: int, n_audio: tuple[int, int],
             drop_video: Sequence[bool] | None = None, drop_audio: Sequence[bool] | None = None,
             audio_override: Sequence[torch.Tensor | None] | None = None):

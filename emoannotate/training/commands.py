@@ -10,17 +10,19 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import save_checkpoint
-from ..constants import EMOTIONS
+from ..constants import EMOTIONS, FRAMES_PER_WINDOW
 from ..datasets import Sample, load_dataset, make_split, portable_spec
 from ..device import resolve_device
 from ..errors import DatasetError
 from ..hooks import NULL_HOOK, ProgressHook
 from ..registry import load_model
 from ..writers import check_can_write
-from .batch import to_items
-from .cache import cached_inputs
+from .augment import cached_degraded_voices
+from .batch import TrainItem, pair_items, to_items
+from .cache import cached_inputs, default_cache_dir
 from .evaluate import evaluate_items, format_reports, reports_to_json, write_report_dir
 from .fit import TrainOptions, build_model, fit, seed_everything
+from .stills import cached_still_features
 
 log = logging.getLogger("emoannotate")
 
@@ -35,13 +37,17 @@ class SplitOptions:
     val_speakers: tuple[str, ...] | None = None
     val_fraction: float = 0.15
     holdout_within: tuple[str, ...] = ()
+    per_corpus: bool = False
 
     def make_split_args(self, seed: int) -> dict:
         """The keyword arguments of `make_split`, as recorded in a checkpoint (JSON types)."""
-        return dict(protocol=self.protocol, test_speakers=list(self.test_speakers) if self.test_speakers else None,
+        args = dict(protocol=self.protocol, test_speakers=list(self.test_speakers) if self.test_speakers else None,
                     test_fraction=self.test_fraction,
                     val_speakers=list(self.val_speakers) if self.val_speakers else None,
                     val_fraction=self.val_fraction, holdout_within=list(self.holdout_within), seed=seed)
+        if self.per_corpus:
+            args["per_corpus"] = True
+        return args
 
 
 @dataclass(frozen=True)
@@ -58,11 +64,15 @@ class TrainConfig:
     resume: bool = False
     report_dir: Path | None = None
     overwrite: bool = False
+    augment_voices: int = 0  # degraded copies of each training voice (`augment`), 0 for none
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Everything `run_evaluation` needs. split "model": the checkpoint's test split; "all": every sample."""
+    """Everything `run_evaluation` needs. split "model": the checkpoint's test split; "all": every sample.
+
+    neutral: the label for neutral clips, "drop" to leave them out, None as the checkpoint was trained.
+    """
 
     data: tuple[str, ...]
     model: str = "default"
@@ -112,6 +122,45 @@ def deduplicate(samples: Sequence[Sample]) -> list[Sample]:
     return [s for s in samples if id(s) in kept]
 
 
+def sample_items(model, backbone: str, groups: Sequence[Sequence[Sample]], cache_dir: Path | None, workers: int,
+                 device: torch.device, hook: ProgressHook = NULL_HOOK, *, keep_crops: bool = False
+                 ) -> list[list[TrainItem]]:
+    """TrainItems of each group of samples, in order: media through the window cache, photos through the
+    still-feature cache (`stills`); samples without a usable face or voice are left out."""
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    every = [s for g in groups for s in g]
+    media = [s for s in every if s.image is None]
+    photos = [s for s in every if s.image is not None]
+    if photos and keep_crops:
+        raise DatasetError("photo datasets (fer2013, london-faces, muxspace) cannot train the backbone "
+                           "(--finetune-backbone): their windows are cached as backbone features")
+    inputs = dict(zip(map(id, media), cached_inputs(media, cache, workers=workers, hook=hook)))
+    feats = dict(zip(map(id, photos), cached_still_features(photos, model.backbone, backbone, cache,
+                                                             workers=workers, hook=hook))) if photos else {}
+    out = []
+    for g in groups:
+        items = []
+        for s in g:
+            if s.image is None:
+                items += to_items(model, [s], [inputs[id(s)]], device, keep_crops=keep_crops)
+            elif (found := feats[id(s)]) is not None:
+                f, m = found
+                items.append(TrainItem(torch.from_numpy(f), torch.from_numpy(m), None, s.label_index, s.speaker,
+                                       s.dataset, s.id))
+        out.append(items)
+    return out
+
+
+def degraded_items(samples: Sequence[Sample], copies: int, cache_dir: Path | None, workers: int) -> list[TrainItem]:
+    """`copies` degraded copies (`augment`) of every voice-only training sample, as extra voice-only items."""
+    voices = [s for s in samples if s.image is None and s.faces_dir is None and s.video is None and s.audio]
+    feats = cached_degraded_voices(voices, copies, Path(cache_dir) if cache_dir else default_cache_dir(),
+                                   workers=workers)
+    return [TrainItem(None, torch.zeros(FRAMES_PER_WINDOW, dtype=torch.bool), torch.from_numpy(a), s.label_index,
+                      s.speaker, s.dataset, f"{s.id}#degraded{k}")
+            for s, fs in zip(voices, feats) for k, a in enumerate(fs)]
+
+
 def run_training(config: TrainConfig, hook: ProgressHook = NULL_HOOK) -> TrainOutcome:
     """Load datasets, split, cache features, train, calibrate, evaluate on test, save."""
     out = Path(config.out)
@@ -126,15 +175,15 @@ def run_training(config: TrainConfig, hook: ProgressHook = NULL_HOOK) -> TrainOu
     log.info("%d samples: train %d, validation %d, test %d (%s)", len(samples), len(split.train), len(split.val),
                 len(split.test), "speaker-independent" if split.description.get("speaker_independent")
                 else "NOT speaker-independent")
-    inputs = cached_inputs(split.train + split.val + split.test, config.cache_dir, workers=config.workers, hook=hook)
     seed_everything(options.seed)
     model = build_model(options, EMOTIONS)
     dev = resolve_device(options.device)
-    n_tr, n_va = len(split.train), len(split.val)
     keep = options.finetune_backbone
-    train_items = to_items(model, split.train, inputs[:n_tr], dev, keep_crops=keep)
-    val_items = to_items(model, split.val, inputs[n_tr:n_tr + n_va], dev, keep_crops=keep)
-    test_items = to_items(model, split.test, inputs[n_tr + n_va:], dev, keep_crops=keep)
+    train_items, val_items, test_items = sample_items(model, options.backbone, [split.train, split.val, split.test],
+                                                      config.cache_dir, config.workers, dev, hook, keep_crops=keep)
+    if config.augment_voices:
+        train_items += degraded_items(split.train, config.augment_voices, config.cache_dir, config.workers)
+    val_items += pair_items(val_items, val_items)  # calibrates and selects the fused path too
     resume_state = torch.load(state_path, weights_only=True) if config.resume and state_path.is_file() else None
     result = fit(model, train_items, val_items, options, on_epoch=hook.epoch, resume_state=resume_state,
                  save_state=lambda st: torch.save(st, state_path))
@@ -151,6 +200,7 @@ def run_training(config: TrainConfig, hook: ProgressHook = NULL_HOOK) -> TrainOu
                    "train_with_face": sum(it.has_video for it in train_items),
                    "test_with_face": sum(it.has_video for it in test_items)},
         "options": options.to_dict(),
+        "augment_voices": config.augment_voices,
         "best_epoch": result.best_epoch,
         "temperature": result.temperature,
         "history": result.history,
@@ -169,17 +219,24 @@ def run_evaluation(config: EvalConfig, hook: ProgressHook = NULL_HOOK) -> str:
     """The `evaluate` command: load, pick the test samples, compute every report, write them; returns the tables."""
     dev = resolve_device(config.device)
     net, meta = load_model(config.model, device=dev)
-    samples = load_samples(config.data, config.neutral)
-    about: dict = {"model": str(config.model), "sha256": meta.sha256, "data": list(config.data), "split": config.split}
+    neutral = meta.info.get("neutral") if config.neutral is None else config.neutral
+    neutral = None if neutral == "drop" else neutral
+    samples = load_samples(config.data, neutral)
+    about: dict = {"model": str(config.model), "sha256": meta.sha256, "data": list(config.data), "split": config.split,
+                   "neutral": neutral}
     if config.split == "model":
         args = meta.info.get("split_args")
         if not args:
             raise DatasetError(f"{config.model}: the checkpoint records no split; use --split all")
-        chosen = make_split(samples, **args)
-        # Speakers unknown to the checkpoint's split would be re-drawn: keep only its recorded test speakers.
         recorded = set(meta.info.get("split", {}).get("test_speakers", []))
         rules = args.get("holdout_within") or []
-        test = [s for s in chosen.test if s.speaker in recorded or any(s.speaker == r.rsplit(":", 1)[0] for r in rules)]
+        if rules:  # within-speaker test samples: only the split itself knows which they are
+            chosen = make_split(samples, **args)
+            # Speakers unknown to the checkpoint's split would be re-drawn: keep only its recorded test speakers.
+            test = [s for s in chosen.test
+                    if s.speaker in recorded or any(s.speaker == r.rsplit(":", 1)[0] for r in rules)]
+        else:  # the recorded test people, whatever else the data holds
+            test = [s for s in samples if s.speaker in recorded]
         about["protocol"] = meta.info.get("split", {})
     else:
         test = samples
@@ -187,8 +244,7 @@ def run_evaluation(config: EvalConfig, hook: ProgressHook = NULL_HOOK) -> str:
     if not test:
         raise DatasetError("no test samples: the data given holds none of the checkpoint's test speakers; "
                            "use --split all")
-    inputs = cached_inputs(test, config.cache_dir, workers=config.workers, hook=hook)
-    items = to_items(net, test, inputs, dev)
+    items, = sample_items(net, net.config.backbone, [test], config.cache_dir, config.workers, dev, hook)
     reports = evaluate_items(net, items, dev)
     if config.out_dir is not None:
         write_report_dir(reports, config.out_dir, about, overwrite=config.overwrite)

@@ -9,10 +9,35 @@ import numpy as np
 import torch
 
 from ..metrics import Report, apply_temperature, evaluate_probs
-from ..model.net import EmotionNet
-from .batch import TrainItem, predict_items
+from ..model.net import PATHS, EmotionNet
+from .batch import TrainItem, pair_items, predict_items
 
 CONDITIONS = {"bimodal": (True, True), "video": (True, False), "audio": (False, True)}
+PAIRED = "bimodal (paired)"  # faces of one corpus with voices of another: fused path, not real recordings
+ZERO_SHOT = "video zero-shot (FER head)"  # the frozen backbone's own 7 classes, averaged over frames
+
+
+def zero_shot_probs(items: Sequence[TrainItem], labels: Sequence[str]) -> np.ndarray | None:
+    """The FER2013 mini-Xception's own head on each item's frames (mean of per-frame softmax), neutral as calm.
+
+    The baseline the face path must beat on unseen people. Items hold FerBackbone features,
+    whose last 7 values are that head's logits in FER_LABELS order; None when `labels` lack
+    one of the 6 FER emotions or calm.
+    """
+    from ..datasets import LABEL_ALIASES
+    from ..model.minixception import FER_LABELS
+
+    ours = ["calm" if LABEL_ALIASES[f] == "neutral" else LABEL_ALIASES[f] for f in FER_LABELS]
+    if not set(ours) <= set(labels):
+        return None
+    out = np.zeros((len(items), len(labels)))
+    for k, it in enumerate(items):
+        assert it.frames is not None
+        logits = it.frames[it.mask][:, -len(FER_LABELS):].double()  # (k, 7)
+        mean = torch.softmax(logits, dim=1).mean(dim=0).numpy()
+        for j, name in enumerate(ours):
+            out[k, labels.index(name)] = mean[j]
+    return out
 
 
 def evaluate_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.device | str = "cpu"
@@ -21,13 +46,16 @@ def evaluate_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.
 
     bimodal / video / audio are computed on the same windows: the items that have both a
     face and a voice. "audio (all)" adds every item with a voice (speakers without faces
-    included), "video (all)" every item with a face. Returns
+    included), "video (all)" every item with a face, PAIRED the face-only items each paired
+    with a voice-only test item of its label (`pair_items`), and ZERO_SHOT the backbone's
+    own head on the "video (all)" items. Each path uses its own temperature. Returns
     {"overall": {condition: Report}, "<dataset>": {...}}.
     """
     device = torch.device(device)
     model.to(device).eval()
     labels = tuple(model.config.labels)
-    temperature = float(model.temperature)
+    temperatures = dict(zip(PATHS, model.temperature.tolist()))
+    voices = [it for it in items if it.has_audio and not it.has_video]
     groups: dict[str, list[TrainItem]] = {"overall": list(items)}
     for it in items:
         groups.setdefault(it.dataset, []).append(it)
@@ -38,13 +66,19 @@ def evaluate_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.
         sets = {cond: both for cond in CONDITIONS}
         sets["video (all)"] = [it for it in group if it.has_video]
         sets["audio (all)"] = [it for it in group if it.has_audio]
+        sets[PAIRED] = pair_items([it for it in group if it.has_video and not it.has_audio], voices)
         for cond, subset in sets.items():
             if not subset:
                 continue
-            use_v, use_a = CONDITIONS.get(cond.split(" ")[0], (True, True))
+            path = cond.split(" ")[0]
+            use_v, use_a = CONDITIONS[path]
             logits = predict_items(model, subset, device, use_video=use_v, use_audio=use_a)
-            probs = apply_temperature(logits, temperature)
+            probs = apply_temperature(logits, temperatures[path])
             reports[cond] = evaluate_probs(probs, np.array([it.label for it in subset]), labels)
+        faces = sets["video (all)"]
+        base = zero_shot_probs(faces, labels) if faces and model.config.backbone == "minixception" else None
+        if base is not None:
+            reports[ZERO_SHOT] = evaluate_probs(base, np.array([it.label for it in faces]), labels)
         if reports:
             out[name] = reports
     return out

@@ -15,7 +15,7 @@ from ..constants import N_AUDIO_FRAMES
 from ..device import resolve_device
 from ..errors import DatasetError
 from ..metrics import fit_temperature
-from ..model.net import EmotionNet, FerBackbone, ModelConfig
+from ..model.net import PATHS, EmotionNet, FerBackbone, ModelConfig
 from .batch import TrainItem, collate, logits_of, predict_items
 
 log = logging.getLogger("emoannotate")
@@ -30,6 +30,11 @@ class TrainOptions:
         the same label (another speaker), which gives the fusion many more bimodal pairs.
     video_repeat: times each face-bearing sample appears per epoch (0 = balance automatically
         against the audio-only samples).
+    epoch_faces: with many face samples (photos), how many of them an epoch draws (0 = all);
+        the draw is seeded per epoch, so over the epochs every photo is seen.
+    class_balance: weight the loss of each label by the inverse of its share of the
+        training samples, faces and voices apart (`_class_weights`), so that a corpus full of
+        neutral faces does not teach "calm", nor the faces' rare labels the voice.
     """
 
     backbone: str = "minixception"
@@ -47,6 +52,8 @@ class TrainOptions:
     device: str = "auto"
     fusion_layers: int = 1
     finetune_backbone: bool = False
+    epoch_faces: int = 0
+    class_balance: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,7 +64,7 @@ class TrainResult:
     model: EmotionNet
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
-    temperature: float = 1.0
+    temperature: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # per PATHS
 
 
 def seed_everything(seed: int) -> None:
@@ -105,8 +112,12 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
         model.audio.set_normalisation(audio_stack.mean(dim=(0, 2)), audio_stack.std(dim=(0, 2)))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=options.lr, weight_decay=options.weight_decay)
-    loss_fn = nn.CrossEntropyLoss()
+    n_labels = len(model.config.labels)
+    class_weights = _class_weights(train, n_labels) if options.class_balance else None
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    val_loss_fn = nn.CrossEntropyLoss()
     video_items = [it for it in train if it.has_video]
+    other_items = [it for it in train if not it.has_video]
     audio_by_label: dict[int, list[TrainItem]] = {}
     for it in train:
         if it.has_audio:
@@ -133,7 +144,10 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
         model.train()
         if not options.finetune_backbone:
             model.backbone.eval()
-        epoch_items = list(train) + [it for it in video_items for _ in range(repeat - 1)]
+        if options.epoch_faces and len(video_items) > options.epoch_faces:
+            epoch_items = other_items + rng.sample(video_items, options.epoch_faces)
+        else:
+            epoch_items = list(train) + [it for it in video_items for _ in range(repeat - 1)]
         rng.shuffle(epoch_items)
         total, n = 0.0, 0
         for i in range(0, len(epoch_items), options.batch_size):
@@ -156,7 +170,12 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
                 override.append(pair)
             frames, mask, audio, amask, labels = collate(chunk, feature_dim, n_audio, drop_v, drop_a, override)
             logits = logits_of(model, frames, mask, audio, amask, device)
-            loss = loss_fn(logits, labels.to(device))
+            losses = loss_fn(logits, labels.to(device))
+            if class_weights is not None:
+                w = torch.tensor([class_weights[it.has_video][it.label] for it in chunk], device=device)
+                loss = (losses * w).sum() / w.sum()
+            else:
+                loss = losses.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -166,7 +185,7 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
         if val:
             logits = torch.from_numpy(predict_items(model, val, device))
             targets = torch.tensor([it.label for it in val])
-            record["val_loss"] = float(loss_fn(logits, targets))
+            record["val_loss"] = float(val_loss_fn(logits, targets))
             record["val_accuracy"] = float((logits.argmax(1) == targets).float().mean())
             score = record["val_loss"]
         else:
@@ -188,8 +207,39 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
         model.load_state_dict(best_state)
     result.best_epoch = best[1]
     if val:
-        val_logits = predict_items(model, val, device)
-        result.temperature = fit_temperature(val_logits, np.array([it.label for it in val]))
-        model.temperature.fill_(result.temperature)
+        result.temperature = fit_path_temperatures(model, val, device)
+        model.temperature.copy_(torch.tensor(result.temperature))
     model.eval()
     return result
+
+
+def _class_weights(train: Sequence[TrainItem], n_labels: int) -> dict[bool, np.ndarray]:
+    """{has_video: (n_labels,) weights}: inverse label frequency among the face-bearing and among the
+    voice-only training items apart, mean 1 over each group's items."""
+    out = {}
+    for has_video in (True, False):
+        counts = np.bincount([it.label for it in train if it.has_video == has_video], minlength=n_labels)
+        present = counts > 0
+        w = np.zeros(n_labels)
+        w[present] = counts.sum() / (present.sum() * counts[present])
+        out[has_video] = w
+    return out
+
+
+def fit_path_temperatures(model: EmotionNet, val: Sequence[TrainItem], device: torch.device) -> list[float]:
+    """One temperature per modality path (PATHS), each fitted on the validation windows of that path.
+
+    bimodal: the validation items with face and voice; video / audio: every validation item
+    with a face / a voice, the other modality hidden. A path without validation windows
+    keeps 1.0.
+    """
+    out = []
+    for path in PATHS:
+        use_v, use_a = path != "audio", path != "video"
+        subset = [it for it in val if (it.has_video or not use_v) and (it.has_audio or not use_a)]
+        if not subset:
+            out.append(1.0)
+            continue
+        logits = predict_items(model, subset, device, use_video=use_v, use_audio=use_a)
+        out.append(fit_temperature(logits, np.array([it.label for it in subset])))
+    return out

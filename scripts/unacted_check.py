@@ -1,0 +1,98 @@
+"""How sure is a model on ordinary, unacted recordings? (issue: confidence that means what it says)
+
+    python scripts/unacted_check.py [--model default] [--audio DIR] [--photos MUXSPACE_DIR] [--json OUT]
+
+No labels are needed: on ordinary talk and ordinary faces a model that says one emotion at 0.99,
+or anything but calm for most windows, is wrong whatever the truth. Three paths, all through
+`emoannotate.annotate` (the run path):
+
+- voice only: every .wav/.flac in --audio (default: the meeting recordings of pyannote-audio,
+  `tests/data/*.wav` and `tutorials/assets/sample.wav`, copied to ~/.cache/emoannotate-data/unacted/);
+- face only: the held-out people of muxspace (news photos, not acted), each as 3.6 s of video
+  (the photo repeated at 10 fps), at most --n-photos of them;
+- fused: each of those photos with the next 3.6 s of meeting audio (different people: a check of
+  the fused path's confidence, not of its accuracy).
+
+Prints, per path: windows, mean confidence, and the share of windows per emotion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from emoannotate import MediaArrays, annotate
+from emoannotate.checkpoint import read_meta
+from emoannotate.constants import SAMPLE_RATE, WINDOW_SECONDS
+from emoannotate.datasets import load_dataset
+from emoannotate.registry import resolve
+
+CACHE = Path.home() / ".cache" / "emoannotate-data"
+
+
+def summary(rows) -> dict:
+    rows = [r for r in rows if r.status in ("ok", "no_audio", "no_face")]
+    counts = Counter(r.emotion for r in rows)
+    return {"windows": len(rows), "mean_confidence": round(float(np.mean([r.confidence for r in rows])), 3)
+            if rows else None,
+            "share": {e: round(n / len(rows), 3) for e, n in counts.most_common()} if rows else {}}
+
+
+def held_out_photos(model: str, muxspace: Path, n: int) -> list[Path]:
+    meta = read_meta(resolve(model))
+    test = set(meta.info.get("split", {}).get("test_speakers", []))
+    photos = [s.image for s in load_dataset(f"muxspace:{muxspace}", neutral="calm") if s.speaker in test]
+    if not photos:
+        raise SystemExit(f"{model} records no muxspace test people: train it with the muxspace corpus")
+    step = max(1, len(photos) // n)
+    return [p for p in photos[::step][:n] if p is not None]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--audio", type=Path, default=CACHE / "unacted" / "test")
+    ap.add_argument("--photos", type=Path, default=CACHE / "muxspace")
+    ap.add_argument("--n-photos", type=int, default=150)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    from PIL import Image
+
+    wavs = sorted(p for p in args.audio.iterdir() if p.suffix in (".wav", ".flac"))
+    voice = annotate(wavs, args.model, workers=0)
+    out = {"voice only": summary([r for f in voice for r in f.windows])}
+    audio = np.concatenate([_read(p) for p in wavs])
+    face, fused = [], []
+    span = int(WINDOW_SECONDS * SAMPLE_RATE)
+    for k, path in enumerate(held_out_photos(args.model, args.photos, args.n_photos)):
+        with Image.open(path) as im:
+            frame = np.asarray(im.convert("RGB"))
+        frames = np.repeat(frame[None], int(WINDOW_SECONDS * 10), axis=0)
+        face.append(MediaArrays(frames=frames, fps=10.0, name=path.name))
+        start = (k * span) % max(1, audio.size - span)
+        fused.append(MediaArrays(frames=frames, fps=10.0, audio=audio[start:start + span], sample_rate=SAMPLE_RATE,
+                                 name=path.name))
+    out["face only"] = summary([r for f in annotate(face, args.model, workers=0) for r in f.windows])
+    out["fused"] = summary([r for f in annotate(fused, args.model, workers=0) for r in f.windows])
+    out["about"] = {"audio": [p.name for p in wavs], "audio_s": round(audio.size / SAMPLE_RATE, 1),
+                    "photos": len(face)}
+    for name, s in out.items():
+        print(f"{name}: {s}")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+
+
+def _read(path: Path) -> np.ndarray:
+    from emoannotate.media import iter_audio, probe_source
+    from emoannotate.windows import plan_windows
+
+    info = probe_source(path)
+    return np.concatenate([s for _, s in iter_audio(path, plan_windows(info.duration_s))])
+
+
+if __name__ == "__main__":
+    main()
