@@ -166,3 +166,46 @@ def test_summarise_speakers_counts_large_corpora() -> None:
     speakers = ["ravdess:04", "ravdess:05"] + [f"fer2013:PrivateTest-{i}" for i in range(30)]
     assert summarise_speakers(speakers) == "ravdess:04, ravdess:05; fer2013: 30 speakers"
     assert summarise_speakers(["a:1"]) == "a:1" and summarise_speakers([]) == ""
+
+
+def test_windows_far_from_training_are_made_less_certain() -> None:
+    torch.manual_seed(0)
+    net = EmotionNet(ModelConfig(backbone="tiny")).eval()
+    d = net.config.d_model
+    logits = torch.tensor([[4.0, 0, 0, 0, 0, 0, 0]] * 3)
+    emb = torch.zeros(3, d)
+    emb[1, 0] = 2.0  # distance 2: at the reference
+    emb[2, 0] = 6.0  # distance 6: three times as far
+    path = torch.tensor([2, 2, 2])
+    plain = net.calibrated(logits, emb, path)  # embed_ref 0: no distance term
+    assert torch.allclose(plain[0], plain[2])
+    net.embed_precision[2] = torch.eye(d)
+    net.embed_ref[2] = 2.0
+    p = net.calibrated(logits, emb, path)
+    assert torch.allclose(p[0], plain[0]) and torch.allclose(p[1], plain[1])  # near: unchanged
+    assert torch.allclose(p[2], torch.softmax(logits[2] / 9.0, dim=0))  # (6 / 2)^2 = 9 times the temperature
+    assert net.distance(emb, path).tolist() == pytest.approx([0.0, 2.0, 6.0])
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("embed_")}
+    net.load_state_dict(state)  # a checkpoint from before the distance term: turned off
+    assert float(net.embed_ref.abs().sum()) == 0.0
+
+
+def test_fit_calibration_sets_every_path() -> None:
+    from emoannotate.training.fit import fit_calibration
+
+    torch.manual_seed(0)
+    net = EmotionNet(ModelConfig(backbone="tiny")).eval()
+
+    def items(n: int, seed: int) -> list[TrainItem]:
+        r = np.random.default_rng(seed)
+        out = []
+        for i in range(n):
+            video, voice = i % 3 != 2, i % 3 != 0
+            frames = torch.from_numpy(r.normal(size=(15, 16)).astype(np.float32)) if video else None
+            sound = torch.from_numpy(r.normal(size=(181, 156)).astype(np.float32)) if voice else None
+            out.append(TrainItem(frames, torch.full((15,), video), sound, int(r.integers(0, 7)), f"s{i}", "x", f"i{i}"))
+        return out
+
+    temps = fit_calibration(net, items(60, 1), items(30, 2), torch.device("cpu"))
+    assert len(temps) == 3 and min(temps) > 0
+    assert (net.embed_ref > 0).all() and net.embed_precision.abs().sum() > 0

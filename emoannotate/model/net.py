@@ -137,12 +137,21 @@ class EmotionNet(nn.Module):
     """Faces and/or voice of a batch of windows -> logits over the labels.
 
     Only the present modalities of each window are computed and fused; a window needs at
-    least one. `temperature` (a buffer (3,), set by calibration on held-out people) divides
-    the logits in `predict_proba`, one per modality path (PATHS): a face-only window is
-    calibrated on face-only windows, and so on.
+    least one. `predict_proba` calibrates per modality path (PATHS: a face-only window as the
+    face-only windows of the validation people, and so on): the logits are divided by the
+    path's `temperature` times max(1, d^2 / embed_ref^2), where d is the Mahalanobis distance
+    of the window's fused embedding (the classifier's input) from the training windows of
+    its path (`embed_mean`, `embed_precision`) and embed_ref the 90th percentile of the
+    validation windows' distances. Windows unlike anything trained on (a meeting room, where
+    the training voices were a studio) are therefore made less certain, instead of keeping
+    the confidence the model has on its own kind of data. All these buffers are set by
+    `training.fit.fit_calibration`; embed_ref 0 turns the distance term off.
     """
 
-    temperature: torch.Tensor  # buffer registered in __init__
+    temperature: torch.Tensor  # buffers registered in __init__
+    embed_mean: torch.Tensor
+    embed_precision: torch.Tensor
+    embed_ref: torch.Tensor
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -155,11 +164,17 @@ class EmotionNet(nn.Module):
         self.classifier = nn.Sequential(nn.Linear(config.d_model, config.hidden), nn.ReLU(inplace=True),
                                         nn.Linear(config.hidden, len(config.labels)))
         self.register_buffer("temperature", torch.ones(len(PATHS)))
+        d, n = config.d_model, len(PATHS)
+        self.register_buffer("embed_mean", torch.zeros(n, d))
+        self.register_buffer("embed_precision", torch.zeros(n, d, d))
+        self.register_buffer("embed_ref", torch.zeros(n))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
         key = prefix + "temperature"
         if key in state_dict and state_dict[key].dim() == 0:  # checkpoints before per-path calibration
             state_dict[key] = state_dict[key].expand(len(PATHS)).clone()
+        for name in ("embed_mean", "embed_precision", "embed_ref"):  # checkpoints without the distance term
+            state_dict.setdefault(prefix + name, getattr(self, name).detach().clone().zero_())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def face_features(self, faces: torch.Tensor) -> torch.Tensor:
@@ -177,7 +192,12 @@ class EmotionNet(nn.Module):
 
     def forward(self, faces: torch.Tensor | None, face_mask: torch.Tensor,
                 audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
-        """Logits (B, n_labels).
+        """Logits (B, n_labels); the arguments are those of `embed`."""
+        return self.classifier(self.embed(faces, face_mask, audio, audio_mask))
+
+    def embed(self, faces: torch.Tensor | None, face_mask: torch.Tensor,
+              audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
+        """The fused embedding (B, d_model) that the classifier reads.
 
         faces:      (B, T, 224, 224, 3) uint8, or only the crops where face_mask is True,
                     (K, 224, 224, 3) with K = face_mask.sum() in row-major order; or None.
@@ -192,11 +212,16 @@ class EmotionNet(nn.Module):
             found = self.face_features(crops)  # (K, F)
             frame_feats = found.new_zeros(b, t, found.shape[1])
             frame_feats[face_mask] = found
-        return self.forward_features(frame_feats, face_mask, audio, audio_mask)
+        return self.embed_features(frame_feats, face_mask, audio, audio_mask)
 
     def forward_features(self, frame_feats: torch.Tensor | None, face_mask: torch.Tensor,
                          audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
         """Like `forward`, from backbone features (B, T, F) (training caches these)."""
+        return self.classifier(self.embed_features(frame_feats, face_mask, audio, audio_mask))
+
+    def embed_features(self, frame_feats: torch.Tensor | None, face_mask: torch.Tensor,
+                       audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
+        """Like `embed`, from backbone features (B, T, F)."""
         b = face_mask.shape[0]
         has_video = face_mask.any(dim=1) if frame_feats is not None else torch.zeros_like(audio_mask)
         has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
@@ -213,13 +238,26 @@ class EmotionNet(nn.Module):
             maps[has_audio, AUDIO] = self.audio(audio[has_audio]).to(maps.dtype)  # (Ba, d, T)
         present = torch.stack([has_video, has_audio], dim=1)  # (B, 2)
         fused, _ = self.fusion(maps, present)  # (B, d, T)
-        return self.classifier(fused.mean(dim=2))
+        return fused.mean(dim=2)
 
     def predict_proba(self, faces: torch.Tensor | None, face_mask: torch.Tensor,
                       audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
-        """Calibrated probabilities (B, n_labels): softmax(logits / temperature of the window's path)."""
-        logits = self(faces, face_mask, audio, audio_mask).float()
+        """Calibrated probabilities (B, n_labels) (see the class docstring)."""
+        emb = self.embed(faces, face_mask, audio, audio_mask)
         has_video = face_mask.any(dim=1) if faces is not None else torch.zeros_like(audio_mask)
         has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
-        t = self.temperature[modality_path(has_video, has_audio)]  # (B,)
-        return torch.softmax(logits / t[:, None], dim=1)
+        return self.calibrated(self.classifier(emb), emb, modality_path(has_video, has_audio))
+
+    def distance(self, emb: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
+        """Mahalanobis distance (B,) of embeddings (B, d) from the training windows of their paths (B,)."""
+        diff = emb.float() - self.embed_mean[path]
+        d2 = torch.einsum("bi,bij,bj->b", diff, self.embed_precision[path], diff)
+        return d2.clamp_min(0).sqrt()
+
+    def calibrated(self, logits: torch.Tensor, emb: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
+        """softmax(logits / (temperature[path] * max(1, (distance / embed_ref[path])^2))), (B, n_labels)."""
+        t = self.temperature[path]
+        ref = self.embed_ref[path]
+        far = (self.distance(emb, path) / ref.clamp_min(1e-6)).square().clamp_min(1.0)
+        t = t * torch.where(ref > 0, far, torch.ones_like(far))
+        return torch.softmax(logits.float() / t[:, None], dim=1)

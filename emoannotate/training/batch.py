@@ -29,6 +29,7 @@ class TrainItem:
     speaker: str
     dataset: str
     id: str
+    paired: bool = False  # a face and another recording's voice (`pair_items`), not one recording
 
     @property
     def has_video(self) -> bool:
@@ -85,7 +86,7 @@ def pair_items(faces: Sequence[TrainItem], voices: Sequence[TrainItem]) -> list[
         v = pool[seen[f.label] % len(pool)]
         seen[f.label] += 1
         out.append(TrainItem(f.frames, f.mask, v.audio, f.label, f"{f.speaker}+{v.speaker}", f.dataset,
-                             f"{f.id}+{v.id}"))
+                             f"{f.id}+{v.id}", paired=True))
     return out
 
 
@@ -128,25 +129,53 @@ def collate_crops(items, n_audio, drop_video, drop_audio, audio_override):
     return faces, mask, audio, amask, labels
 
 
-def logits_of(model: EmotionNet, frames, mask, audio, amask, device) -> torch.Tensor:
-    """Features (B, 15, F) go past the backbone; uint8 crops (K, 224, 224, 3) go through it."""
+def embedding_of(model: EmotionNet, frames, mask, audio, amask, device) -> torch.Tensor:
+    """The fused embedding (B, d_model). Features (B, 15, F) go past the backbone; uint8 crops
+    (K, 224, 224, 3) go through it."""
     if frames.dtype == torch.uint8:
-        return model(frames.to(device), mask.to(device), audio.to(device), amask.to(device))
-    return model.forward_features(frames.to(device), mask.to(device), audio.to(device), amask.to(device))
+        return model.embed(frames.to(device), mask.to(device), audio.to(device), amask.to(device))
+    return model.embed_features(frames.to(device), mask.to(device), audio.to(device), amask.to(device))
+
+
+def logits_of(model: EmotionNet, frames, mask, audio, amask, device) -> torch.Tensor:
+    """Logits (B, n_labels) of a collated batch (see `embedding_of`)."""
+    return model.classifier(embedding_of(model, frames, mask, audio, amask, device))
 
 
 @torch.no_grad()
-def predict_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.device, *,
-                  use_video: bool = True, use_audio: bool = True, batch: int = 256) -> np.ndarray:
-    """Logits (N, n_labels) with one modality hidden when asked (items must keep one)."""
+def embed_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.device, *,
+                use_video: bool = True, use_audio: bool = True, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(logits (N, n_labels), fused embeddings (N, d_model)) with one modality hidden when asked."""
     model.eval()
     feature_dim = model.backbone.feature_dim
     n_audio = (model.config.n_audio_features, N_AUDIO_FRAMES)
-    out = []
+    logits, embs = [], []
     for i in range(0, len(items), batch):
         chunk = items[i:i + batch]
         frames, mask, audio, amask, _ = collate(chunk, feature_dim, n_audio,
                                                 drop_video=[not use_video] * len(chunk),
                                                 drop_audio=[not use_audio] * len(chunk))
-        out.append(logits_of(model, frames, mask, audio, amask, device).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, len(model.config.labels)), np.float32)
+        emb = embedding_of(model, frames, mask, audio, amask, device)
+        logits.append(model.classifier(emb).float().cpu())
+        embs.append(emb.float().cpu())
+    if not logits:
+        return np.zeros((0, len(model.config.labels)), np.float32), np.zeros((0, model.config.d_model), np.float32)
+    return torch.cat(logits).numpy(), torch.cat(embs).numpy()
+
+
+def predict_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.device, *,
+                  use_video: bool = True, use_audio: bool = True, batch: int = 256) -> np.ndarray:
+    """Logits (N, n_labels) with one modality hidden when asked (items must keep one)."""
+    return embed_items(model, items, device, use_video=use_video, use_audio=use_audio, batch=batch)[0]
+
+
+@torch.no_grad()
+def calibrated_probs(model: EmotionNet, items: Sequence[TrainItem], device: torch.device, path: str) -> np.ndarray:
+    """The probabilities `predict_proba` gives (N, n_labels) on one modality path ("bimodal", "video", "audio")."""
+    from ..model.net import PATHS
+
+    logits, emb = embed_items(model, items, device, use_video=path != "audio", use_audio=path != "video")
+    at = model.temperature.device
+    index = torch.full((len(items),), PATHS.index(path), dtype=torch.long, device=at)
+    probs = model.calibrated(torch.from_numpy(logits).to(at), torch.from_numpy(emb).to(at), index)
+    return probs.double().cpu().numpy()

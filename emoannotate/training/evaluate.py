@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..metrics import Report, apply_temperature, evaluate_probs
-from ..model.net import PATHS, EmotionNet
-from .batch import TrainItem, pair_items, predict_items
+from ..metrics import Report, evaluate_probs
+from ..model.net import EmotionNet
+from .batch import TrainItem, calibrated_probs, pair_items
 
 CONDITIONS = {"bimodal": (True, True), "video": (True, False), "audio": (False, True)}
 PAIRED = "bimodal (paired)"  # faces of one corpus with voices of another: fused path, not real recordings
@@ -48,13 +48,12 @@ def evaluate_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.
     face and a voice. "audio (all)" adds every item with a voice (speakers without faces
     included), "video (all)" every item with a face, PAIRED the face-only items each paired
     with a voice-only test item of its label (`pair_items`), and ZERO_SHOT the backbone's
-    own head on the "video (all)" items. Each path uses its own temperature. Returns
+    own head on the "video (all)" items. Each path is calibrated as `predict_proba` does. Returns
     {"overall": {condition: Report}, "<dataset>": {...}}.
     """
     device = torch.device(device)
     model.to(device).eval()
     labels = tuple(model.config.labels)
-    temperatures = dict(zip(PATHS, model.temperature.tolist()))
     voices = [it for it in items if it.has_audio and not it.has_video]
     groups: dict[str, list[TrainItem]] = {"overall": list(items)}
     for it in items:
@@ -70,10 +69,7 @@ def evaluate_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.
         for cond, subset in sets.items():
             if not subset:
                 continue
-            path = cond.split(" ")[0]
-            use_v, use_a = CONDITIONS[path]
-            logits = predict_items(model, subset, device, use_video=use_v, use_audio=use_a)
-            probs = apply_temperature(logits, temperatures[path])
+            probs = calibrated_probs(model, subset, device, cond.split(" ")[0])
             reports[cond] = evaluate_probs(probs, np.array([it.label for it in subset]), labels)
         faces = sets["video (all)"]
         base = zero_shot_probs(faces, labels) if faces and model.config.backbone == "minixception" else None

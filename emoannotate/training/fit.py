@@ -16,7 +16,7 @@ from ..device import resolve_device
 from ..errors import DatasetError
 from ..metrics import fit_temperature
 from ..model.net import PATHS, EmotionNet, FerBackbone, ModelConfig
-from .batch import TrainItem, collate, logits_of, predict_items
+from .batch import TrainItem, collate, embed_items, logits_of, pair_items, predict_items
 
 log = logging.getLogger("emoannotate")
 
@@ -207,7 +207,7 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
         model.load_state_dict(best_state)
     result.best_epoch = best[1]
     if val:
-        result.temperature = fit_path_temperatures(model, val, device)
+        result.temperature = fit_calibration(model, train, val, device)
         model.temperature.copy_(torch.tensor(result.temperature))
     model.eval()
     return result
@@ -226,20 +226,48 @@ def _class_weights(train: Sequence[TrainItem], n_labels: int) -> dict[bool, np.n
     return out
 
 
-def fit_path_temperatures(model: EmotionNet, val: Sequence[TrainItem], device: torch.device) -> list[float]:
-    """One temperature per modality path (PATHS), each fitted on the validation windows of that path.
+DISTANCE_QUANTILE = 90  # %: validation windows nearer than this percentile keep the path's temperature
+COVARIANCE_RIDGE = 1e-3  # added to the diagonal of the embeddings' covariance before inverting it
 
-    bimodal: the validation items with face and voice; video / audio: every validation item
-    with a face / a voice, the other modality hidden. A path without validation windows
-    keeps 1.0.
+
+def _path_items(items: Sequence[TrainItem], path: str) -> list[TrainItem]:
+    """The items of one modality path: face+voice ones (paired ones included) for "bimodal"; for "video"
+    and "audio", every item with that modality that is one recording (pairs would repeat it)."""
+    if path == "bimodal":
+        return [it for it in items if it.has_video and it.has_audio]
+    need_video = path == "video"
+    return [it for it in items if not it.paired and (it.has_video if need_video else it.has_audio)]
+
+
+def fit_calibration(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
+                    device: torch.device) -> list[float]:
+    """Set each modality path's calibration (see `EmotionNet`); returns the temperatures (per PATHS).
+
+    Per path: the mean and precision of the training windows' fused embeddings (face+voice:
+    the training faces paired with training voices of their label, as in training); the
+    DISTANCE_QUANTILE-th percentile of the validation windows' distances as the reference;
+    then the temperature that minimises the validation NLL with the distance term applied.
+    A path without training or validation windows keeps temperature 1 and no distance term.
     """
-    out = []
-    for path in PATHS:
+    temperatures = []
+    pairs = pair_items(list(train), list(train))
+    for k, path in enumerate(PATHS):
         use_v, use_a = path != "audio", path != "video"
-        subset = [it for it in val if (it.has_video or not use_v) and (it.has_audio or not use_a)]
-        if not subset:
-            out.append(1.0)
+        fit_on = _path_items(list(train) + (pairs if path == "bimodal" else []), path)
+        check_on = _path_items(val, path)
+        if len(fit_on) < 2 or not check_on:
+            temperatures.append(1.0)
             continue
-        logits = predict_items(model, subset, device, use_video=use_v, use_audio=use_a)
-        out.append(fit_temperature(logits, np.array([it.label for it in subset])))
-    return out
+        _, emb = embed_items(model, fit_on, device, use_video=use_v, use_audio=use_a)
+        mean = emb.mean(axis=0)
+        cov = np.cov((emb - mean).T) + COVARIANCE_RIDGE * np.eye(emb.shape[1])
+        model.embed_mean[k] = torch.from_numpy(mean).float()
+        model.embed_precision[k] = torch.from_numpy(np.linalg.inv(cov)).float()
+        logits, val_emb = embed_items(model, check_on, device, use_video=use_v, use_audio=use_a)
+        index = torch.full((len(check_on),), k, dtype=torch.long, device=model.embed_ref.device)
+        dist = model.distance(torch.from_numpy(val_emb).to(index.device), index).cpu().numpy()
+        ref = float(np.percentile(dist, DISTANCE_QUANTILE))
+        model.embed_ref[k] = ref
+        far = np.maximum(1.0, (dist / max(ref, 1e-6)) ** 2)
+        temperatures.append(fit_temperature(logits / far[:, None], np.array([it.label for it in check_on])))
+    return temperatures
