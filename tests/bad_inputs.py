@@ -30,6 +30,7 @@ from synth import (
     TONE_HZ,
     astronaut_face,
     flat_frame,
+    mux_audio,
     silence,
     sine,
     write_media,
@@ -106,11 +107,6 @@ class Case:
 
 # --- Writing media -------------------------------------------------------------------------
 
-def _audio_samples(fn, t: np.ndarray, channels: int) -> np.ndarray:
-    mono = np.asarray(fn(t), np.float32)
-    return np.ascontiguousarray(np.repeat(mono[None], channels, axis=0))  # (channels, n) planar
-
-
 def write_av(path: Path, *, seconds: float, frame_fn=None, size: tuple[int, int] = PLAIN_SIZE, fps: int = PLAIN_FPS,
              vcodec: str = "libx264", pix_fmt: str = "yuv420p", voptions: dict | None = None,
              frame_pts_ms: Sequence[int] | None = None, audio_fn=None, acodec: str = "aac", arate: int = 44100,
@@ -142,18 +138,8 @@ def write_av(path: Path, *, seconds: float, frame_fn=None, size: tuple[int, int]
             for packet in video.encode():
                 container.mux(packet)
         if audio is not None:
-            channels = audio.codec_context.layout.nb_channels
             to_s = audio_to_s if audio_to_s is not None else seconds
-            first, last = round(audio_from_s * arate), round(to_s * arate)
-            step = 1024
-            for start in range(first, last, step):
-                t = np.arange(start, min(last, start + step)) / arate
-                frame = av.AudioFrame.from_ndarray(_audio_samples(audio_fn, t, channels), format="fltp", layout=layout)
-                frame.sample_rate, frame.pts, frame.time_base = arate, start, Fraction(1, arate)
-                for packet in audio.encode(frame):
-                    container.mux(packet)
-            for packet in audio.encode():
-                container.mux(packet)
+            mux_audio(container, audio, audio_fn, round(audio_from_s * arate), round(to_s * arate))
     return path
 
 

@@ -62,17 +62,25 @@ def write_media(
             for packet in video.encode():
                 container.mux(packet)
         if audio is not None:
-            n = round(duration_s * audio_rate)
-            samples = np.asarray(audio_fn(np.arange(n) / audio_rate), np.float32)
-            step = audio.codec_context.frame_size or 1024
-            for start in range(0, n, step):
-                frame = av.AudioFrame.from_ndarray(samples[None, start:start + step], format="flt", layout="mono")
-                frame.sample_rate, frame.pts, frame.time_base = audio_rate, start, Fraction(1, audio_rate)
-                for packet in audio.encode(frame):
-                    container.mux(packet)
-            for packet in audio.encode():
-                container.mux(packet)
+            mux_audio(container, audio, audio_fn, 0, round(duration_s * audio_rate))
     return path
+
+
+def mux_audio(container, stream, audio_fn, first: int, last: int) -> None:
+    """Encode `audio_fn(t seconds array)` for samples [first, last) of `stream`'s rate, every channel
+    alike, with pts on the file's clock (a late start stays late), and flush the encoder."""
+    rate = stream.codec_context.sample_rate
+    layout = stream.codec_context.layout
+    step = stream.codec_context.frame_size or 1024
+    for start in range(first, last, step):
+        mono = np.asarray(audio_fn(np.arange(start, min(last, start + step)) / rate), np.float32)
+        planar = np.ascontiguousarray(np.repeat(mono[None], layout.nb_channels, axis=0))  # (channels, n)
+        frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=layout.name)
+        frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
 
 
 def sine(freq_hz: float, amplitude: float = TONE_AMPLITUDE):

@@ -37,6 +37,14 @@ def _command(clips, model, out, *extra) -> list[str]:
             "-q", *extra]
 
 
+def _started_mid_run(command: list[str], out: Path) -> subprocess.Popen:
+    """Start a run (stderr piped) and return once 2 inputs are finished in `out`'s manifest, or it ended."""
+    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    while _manifest_lines(out) < 2 and proc.poll() is None:
+        time.sleep(0.02)
+    return proc
+
+
 def _manifest_lines(out: Path) -> int:
     manifest = out.with_name(f".{out.name}.emoannotate.jsonl")
     return manifest.read_text().count("\n") if manifest.is_file() else 0
@@ -163,10 +171,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_no_file_loses_its_rows(clips, t
 def test_sigterm_stops_cleanly_says_how_to_resume_and_leaves_no_process(clips, tiny_checkpoint, tmp_path):
     out = tmp_path / "rows.json"
     # overlapping windows (a hop of 0.4 s): several seconds of work per input, so the run is surely mid-way
-    proc = subprocess.Popen(_command(clips, tiny_checkpoint, out, "-j", "2", "--hop", "0.4"), cwd=ROOT,
-                            stderr=subprocess.PIPE, text=True)
-    while _manifest_lines(out) < 2 and proc.poll() is None:
-        time.sleep(0.02)
+    proc = _started_mid_run(_command(clips, tiny_checkpoint, out, "-j", "2", "--hop", "0.4"), out)
     proc.send_signal(signal.SIGTERM)
     kids = _descendants(proc.pid)
     _, stderr = proc.communicate(timeout=60)
@@ -205,10 +210,7 @@ def test_too_little_space_is_found_before_any_work(clips, tiny_checkpoint, small
 @pytest.mark.slow
 def test_a_disk_that_fills_up_mid_run_gives_one_line_and_valid_rows(clips, tiny_checkpoint, small_disk):
     out = small_disk / "rows.csv"
-    proc = subprocess.Popen(_command(clips, tiny_checkpoint, out, "-j", "0", "--hop", "0.4"), cwd=ROOT,
-                            stderr=subprocess.PIPE, text=True)
-    while _manifest_lines(out) < 2 and proc.poll() is None:
-        time.sleep(0.02)
+    proc = _started_mid_run(_command(clips, tiny_checkpoint, out, "-j", "0", "--hop", "0.4"), out)
     with open(small_disk / "filler", "wb") as f:  # another program takes the rest of the disk
         try:
             while True:

@@ -18,6 +18,7 @@ from .. import audio as audio_features
 from ..constants import SAMPLE_RATE
 from ..datasets import Sample
 from ..media import iter_audio, probe_source
+from .cache import sample_key, save_npz
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,7 @@ AUGMENT_VERSION = 2  # bump when `draw` or `degrade` change (2: low-pass of lowe
 
 
 def _voice_key(sample: Sample, copy: int) -> str:
-    from .cache import _sample_key
-
-    return hashlib.sha256(f"{AUGMENT_VERSION}|{_sample_key(sample)}|{copy}".encode()).hexdigest()[:24]
+    return hashlib.sha256(f"{AUGMENT_VERSION}|{sample_key(sample)}|{copy}".encode()).hexdigest()[:24]
 
 
 def _compute(args: tuple[Sample, int, str]) -> None:
@@ -115,10 +114,10 @@ def _compute(args: tuple[Sample, int, str]) -> None:
         feats = degraded_voice(sample, copy)
     except Exception:  # noqa: BLE001 - an unreadable voice gets no copy
         feats = None
-    tmp = Path(path).with_suffix(".tmp.npz")
-    arrays = {"audio": feats} if feats is not None else {"none": np.array(True)}
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]
-    tmp.replace(path)
+    if feats is None:
+        save_npz(Path(path), none=np.array(True))
+    else:
+        save_npz(Path(path), audio=feats)
 
 
 def cached_degraded_voices(samples: list[Sample], copies: int, cache_dir, *, workers: int = 2

@@ -14,7 +14,7 @@ import torch
 
 from ..constants import FACE_SIZE, FRAMES_PER_WINDOW, N_AUDIO_FRAMES
 from ..datasets import Sample
-from ..model.net import EmotionNet
+from ..model.net import PATHS, EmotionNet
 from ..records import WindowInput
 
 
@@ -172,8 +172,6 @@ def predict_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.d
 @torch.no_grad()
 def calibrated_probs(model: EmotionNet, items: Sequence[TrainItem], device: torch.device, path: str) -> np.ndarray:
     """The probabilities `predict_proba` gives (N, n_labels) on one modality path ("bimodal", "video", "audio")."""
-    from ..model.net import PATHS
-
     logits, emb = embed_items(model, items, device, use_video=path != "audio", use_audio=path != "video")
     at = model.temperature.device
     index = torch.full((len(items),), PATHS.index(path), dtype=torch.long, device=at)

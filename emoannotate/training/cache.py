@@ -30,12 +30,20 @@ def default_cache_dir() -> Path:
     return Path(base) / "emoannotate" / "features"
 
 
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """np.savez under a temporary name, then renamed: a killed run never leaves half a cache entry."""
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
+    tmp.replace(path)
+
+
 def sample_inputs(sample: Sample) -> WindowInput:
     """The window inputs of one training sample (its first window), exactly as `run` computes them."""
     return extract_clip(video=sample.video, audio=sample.audio, faces_dir=sample.faces_dir)
 
 
-def _sample_key(sample: Sample) -> str:
+def sample_key(sample: Sample) -> str:
+    """The cache key of a sample: the cache version, the preprocessing and its media files (path, size, mtime)."""
     parts = [str(CACHE_VERSION), json.dumps(current_preprocessing(), sort_keys=True)]
     for p in (sample.video, sample.audio, sample.faces_dir):
         if p is None:
@@ -54,7 +62,7 @@ class FeatureCache:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, sample: Sample) -> Path:
-        return self.root / f"{_sample_key(sample)}.npz"
+        return self.root / f"{sample_key(sample)}.npz"
 
     def load(self, sample: Sample) -> WindowInput | None:
         p = self._path(sample)
@@ -77,9 +85,7 @@ class FeatureCache:
             arrays["face_box"] = np.array(x.face_box)
         if x.audio is not None:
             arrays["audio"] = x.audio
-        tmp = self._path(sample).with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)  # type: ignore[arg-type]
-        tmp.replace(self._path(sample))
+        save_npz(self._path(sample), **arrays)
 
     def get_all(self, samples: Sequence[Sample], *, workers: int = 0, hook: ProgressHook = NULL_HOOK
                 ) -> list[WindowInput]:

@@ -23,6 +23,7 @@ from ..constants import FRAMES_PER_WINDOW
 from ..datasets import Sample
 from ..hooks import NULL_HOOK, ProgressHook
 from ..model.backbone import FaceBackbone
+from .cache import save_npz
 
 log = logging.getLogger("emoannotate")
 
@@ -86,12 +87,10 @@ def _compute_chunk(samples: list[Sample], out_dir: str) -> list[bool]:
             log.error("%s: skipped (%s)", s.image, err)
             result = None
         path = Path(out_dir) / f"{_key(s)}.npz"
-        tmp = path.with_suffix(".tmp.npz")
         if result is None:
-            np.savez(tmp, none=np.array(True))
+            save_npz(path, none=np.array(True))
         else:
-            np.savez(tmp, features=result[0], mask=result[1])
-        tmp.replace(path)
+            save_npz(path, features=result[0], mask=result[1])
         done.append(result is not None)
     return done
 
