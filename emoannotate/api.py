@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
-from .constants import MIN_WINDOW_SECONDS, WINDOW_SECONDS
+from .constants import FACES_SPEAKER, MIN_WINDOW_SECONDS, WINDOW_SECONDS
 from .discover import discover, safe_key
 from .errors import InputError
 from .hooks import ProgressHook
@@ -36,9 +36,12 @@ if TYPE_CHECKING:
 Inputs = str | Path | MediaArrays | Iterable[str | Path | MediaArrays]
 
 # Column dtypes of `Results.to_pandas`; the others (times, probabilities, box) are float64.
-_TEXT_COLUMNS = ("file", "emotion", "modalities", "status", "error")
+_TEXT_COLUMNS = ("file", "emotion", "face_emotion", "voice_emotion", "modalities", "status", "error")
 _INT_COLUMNS = ("window", "face_frames", "max_faces")
 _BOOL_COLUMNS = ("partial",)
+# Columns that may be empty: nullable integers and booleans (pandas' Int64 and boolean; read_csv gives
+# float64 and object for them, or int64 and bool when no cell is empty).
+_NULLABLE = {"person": "Int64", "agreement": "boolean", "speaking": "boolean"}
 
 
 class Results(list[FileResult]):
@@ -50,30 +53,43 @@ class Results(list[FileResult]):
         self.model = model
         self.labels = tuple(labels)
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every window as a dict of the output columns (rounded as in the files; None where empty)."""
-        return [row_to_dict(row, self.labels) for r in self for row in r.windows]
+    def records(self, modality_probabilities: bool = False) -> list[dict[str, Any]]:
+        """Every window as a dict of the output columns (rounded as in the files; None where empty); with
+        `modality_probabilities` also p_face_* and p_voice_*."""
+        return [row_to_dict(row, self.labels, modality_probabilities) for r in self for row in r.windows]
 
-    def to_pandas(self) -> pd.DataFrame:
-        """One row per window, the CSV's columns and the dtypes `pandas.read_csv` gives them: numbers as
-        float64 (NaN where empty), window and face counts as int64, `partial` as bool, text as pandas'
-        string dtype (NaN where empty; `error` too, which read_csv makes float64 when every cell is empty)."""
+    def dtypes(self, modality_probabilities: bool = False) -> dict[str, Any]:
+        """The column dtypes of `to_pandas`; `pd.read_csv(path, dtype=results.dtypes())` reads a CSV of
+        these results back to the same frame."""
         import numpy as np
         import pandas as pd
 
-        cols = columns(self.labels)
-        df = pd.DataFrame.from_records(self.records(), columns=cols)
         text = pd.StringDtype(na_value=np.nan)
-        dtypes = {c: ("int64" if c in _INT_COLUMNS else "bool" if c in _BOOL_COLUMNS else text if c in _TEXT_COLUMNS
-                      else "float64") for c in cols}
-        return df.astype(dtypes)
+        return {c: (_NULLABLE[c] if c in _NULLABLE else "int64" if c in _INT_COLUMNS else "bool"
+                    if c in _BOOL_COLUMNS else text if c in _TEXT_COLUMNS else "float64")
+                for c in columns(self.labels, modality_probabilities)}
+
+    def to_pandas(self, modality_probabilities: bool = False) -> pd.DataFrame:
+        """One row per window (per person and window with `faces="all"`), the CSV's columns: numbers as
+        float64 (NaN where empty), window and face counts as int64, `partial` as bool, `person` as
+        nullable Int64, `agreement` and `speaking` as nullable boolean, text as pandas' string dtype
+        (NaN where empty); `modality_probabilities` adds p_face_* and p_voice_*. `dtypes()` reads a CSV
+        back the same way."""
+        import pandas as pd
+
+        df = pd.DataFrame.from_records(self.records(modality_probabilities),
+                                       columns=columns(self.labels, modality_probabilities))
+        return df.astype(self.dtypes(modality_probabilities))
 
     def write(self, out: str | Path | None = None, *, format: str | None = None, output_dir: str | Path | None = None,
-              formats: str | Sequence[str] = "csv", overwrite: bool = False) -> None:
+              formats: str | Sequence[str] = "csv", overwrite: bool = False, segments: bool = False,
+              modality_probabilities: bool = False) -> None:
         """Write the results: to one file `out` (csv, json, jsonl by extension, or `format`), and/or one
-        file per input and format into `output_dir` (csv json jsonl srt vtt png, or "all")."""
+        file per input and format into `output_dir` (csv json jsonl srt vtt eaf textgrid png, or "all");
+        `segments`: segments instead of windows."""
         outputs = Outputs(out=out, out_format=format, output_dir=output_dir, formats=formats, model=self.model,
-                          labels=self.labels, overwrite=overwrite)
+                          labels=self.labels, overwrite=overwrite, segments=segments,
+                          modality_probabilities=modality_probabilities)
         outputs.check([r.job for r in self])
         with outputs:
             for result in self:
@@ -111,7 +127,9 @@ def iter_annotate(jobs: Sequence[MediaJob], model: str | Path | EmotionNet = DEF
 def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
              hop_s: float = WINDOW_SECONDS, min_window_s: float = MIN_WINDOW_SECONDS, batch_size: int = 32,
              device: str = "auto", workers: int | None = None, threads: int | None = None, amp: bool = True,
-             model_dir: str | Path | None = None, out: str | Path | None = None, format: str | None = None,
+             faces: str = FACES_SPEAKER, segments: bool = False, modality_probabilities: bool = False,
+             model_dir: str | Path | None = None,
+             out: str | Path | None = None, format: str | None = None,
              output_dir: str | Path | None = None, formats: str | Sequence[str] = "csv",
              srt_dir: str | Path | None = None, charts_dir: str | Path | None = None, overwrite: bool = False,
              resume: bool = False, progress: bool = False, hook: ProgressHook | None = None,
@@ -132,6 +150,13 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
     workers : extraction processes (None: min(cores, 4) when there is enough work; 0: in this process).
     threads : torch CPU threads for the model.
     amp : float16 mixed precision on CUDA.
+    faces : whose face each row reads: "speaker" (the person speaking; every face is followed and
+        gets a `person` id), "largest" (the largest face of each frame), "all" (a row per person
+        per window: face and voice for the speaker, the face alone for the others).
+    segments : the outputs hold segments (a person's consecutive windows with one emotion) instead of
+        windows; the returned Results keep the windows (`segments.merge` makes segments of them).
+    modality_probabilities : the rows written also hold the 14 probabilities of the face alone and the
+        voice alone (p_face_*, p_voice_*).
     model_dir : the user model folder (default $EMOANNOTATE_MODELS or ~/.local/share/emoannotate/models).
     out, format : also write every row to one file (.csv .json .jsonl, or "-" for stdout) as inputs finish.
     output_dir, formats : also write one file per input and format ("csv,json,jsonl,srt,vtt,png" or "all").
@@ -148,7 +173,7 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
     Unreadable inputs do not raise: their rows have status "error" and say why.
     """
     options = RunOptions(hop_s=hop_s, min_window_s=min_window_s, batch_size=batch_size, device=device,
-                         workers=workers, threads=threads, amp=amp)
+                         workers=workers, threads=threads, amp=amp, faces=faces)
     jobs = make_jobs(inputs, stdin=stdin)
     net = model if isinstance(model, EmotionNet) else load_model(model, device="cpu", model_dir=model_dir)[0]
     labels = tuple(net.config.labels)
@@ -158,7 +183,8 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
         raise InputError("resume continues writing outputs: give out= or output_dir=")
     outputs = Outputs(out=out, out_format=format, output_dir=output_dir, formats=formats, srt_dir=srt_dir,
                       charts_dir=charts_dir, model=name, labels=labels, overwrite=overwrite,
-                      resume=resume) if writing else None
+                      resume=resume, segments=segments,
+                      modality_probabilities=modality_probabilities) if writing else None
     done: dict[int, FileResult] = {}
     if outputs is not None:
         outputs.check(jobs)  # before any work: a bad output path fails now, not after an hour
@@ -193,4 +219,5 @@ def _run_fingerprint(net: EmotionNet, options: RunOptions) -> dict[str, Any]:
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return {"emoannotate_version": __version__, "model_sha256": digest.hexdigest(),
-            "labels": list(net.config.labels), "hop_s": options.hop_s, "min_window_s": options.min_window_s}
+            "labels": list(net.config.labels), "hop_s": options.hop_s, "min_window_s": options.min_window_s,
+            "faces": options.faces}

@@ -22,6 +22,7 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator, PercentFormatter
 
 from .constants import EMOTIONS
 from .records import MOD_AUDIO, MOD_BOTH, MOD_NONE, MOD_VIDEO, FileResult, WindowResult
+from .segments import people
 from .sinks import write_atomically
 from .writers import check_can_write
 
@@ -132,12 +133,17 @@ def plot_timeline(result: FileResult, path: str | Path, *, overwrite: bool = Fal
     grey gaps (the lines break there). The strip on top colours each window's span by its
     dominant emotion, paler when less confident.
     """
-    rows = sorted(result.windows, key=lambda r: r.start_s)
+    every = sorted(result.windows, key=lambda r: (r.start_s, r.person or 0))
+    persons = people(every)
+    by_person = {p: [r for r in every if r.person == p or (r.emotion is None and r.person is None)] for p in persons}
+    rows = _one_per_window(every)  # the lines: the speaker's row of each window
     labels = _labels_of(rows)
-    figure = _new_figure(TIMELINE_SIZE)
-    strip, ax = figure.subplots(
-        2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 9], "hspace": 0.02}
+    n_strips = len(persons) if len(persons) > 1 else 1
+    figure = _new_figure((TIMELINE_SIZE[0], TIMELINE_SIZE[1] + 0.35 * (n_strips - 1)))
+    *strips, ax = figure.subplots(
+        n_strips + 1, 1, sharex=True, gridspec_kw={"height_ratios": [1] * n_strips + [9], "hspace": 0.02}
     )
+    strip = strips[0]
     figure.suptitle(_display_name(result), fontsize=13, fontweight="bold")
 
     if not rows:
@@ -167,34 +173,12 @@ def plot_timeline(result: FileResult, path: str | Path, *, overwrite: bool = Fal
         ax.plot(centres, probs[:, k], color=emotion_color(label, labels), lw=2,
                 marker=marker, ms=4, label=label, zorder=2)
 
-    # Dominant-emotion strip: one rectangle per window over its own span.
-    for row, has_prediction in zip(rows, predicted):
-        width = row.end_s - row.start_s
-        if has_prediction and row.emotion is not None:
-            confidence = row.confidence if row.confidence is not None else 1.0
-            strip.add_patch(Rectangle((row.start_s, 0), width, 1, lw=0,
-                                      color=emotion_color(row.emotion, labels),
-                                      alpha=0.35 + 0.65 * float(np.clip(confidence, 0, 1))))
-        else:
-            strip.add_patch(Rectangle((row.start_s, 0), width, 1, facecolor="white",
-                                      edgecolor="0.6", hatch="////", lw=0))
-    # Name the emotion on runs of consecutive windows wide enough to hold the word.
-    run_start = 0
-    for i in range(1, len(rows) + 1):
-        if i < len(rows) and rows[i].emotion == rows[run_start].emotion and predicted[i]:
-            continue
-        first, last = rows[run_start], rows[i - 1]
-        if first.emotion is not None and (last.end_s - first.start_s) >= STRIP_LABEL_MIN * end_s:
-            strip.text((first.start_s + last.end_s) / 2, 0.5, first.emotion, ha="center",
-                       va="center", fontsize=8, fontweight="bold",
-                       color=_text_color_on(emotion_color(first.emotion, labels)))
-        run_start = i
-    strip.set_ylim(0, 1)
-    strip.set_yticks([])
-    strip.set_ylabel("top", rotation=0, ha="right", va="center", fontsize=9)
-    strip.tick_params(axis="x", length=0)
-    for side in ("top", "right", "left"):
-        strip.spines[side].set_visible(False)
+    if len(persons) > 1:  # a strip per person: who felt what, when
+        for st, person in zip(strips, persons):
+            name = f"person {person}" if person is not None else "no face"
+            _draw_strip(st, by_person[person], labels, end_s, name)
+    else:
+        _draw_strip(strip, rows, labels, end_s, "top")
 
     ax.set_xlim(0, end_s)
     ax.set_ylim(0, 1.02)
@@ -215,6 +199,48 @@ def plot_timeline(result: FileResult, path: str | Path, *, overwrite: bool = Fal
         subtitle += f"; without: {reasons}"
     strip.set_title(subtitle, fontsize=9, color="0.35", loc="left")
     return _save(figure, path, overwrite)
+
+
+def _one_per_window(rows: Sequence[WindowResult]) -> list[WindowResult]:
+    """One row per window (rows in window order): the speaking person's, else the first."""
+    chosen: dict[int, WindowResult] = {}
+    for r in rows:
+        if r.window not in chosen or (r.speaking and not chosen[r.window].speaking):
+            chosen[r.window] = r
+    return [chosen[w] for w in sorted(chosen)]
+
+
+def _draw_strip(strip, rows: Sequence[WindowResult], labels: Sequence[str], end_s: float, name: str) -> None:
+    """The dominant-emotion strip of `rows`: a rectangle per window over its own span, paler when less
+    confident, hatched without a prediction, the emotion named on runs wide enough to hold it."""
+    rows = list(rows)
+    for row in rows:
+        width = row.end_s - row.start_s
+        if row.emotion is not None:
+            confidence = row.confidence if row.confidence is not None else 1.0
+            strip.add_patch(Rectangle((row.start_s, 0), width, 1, lw=0,
+                                      color=emotion_color(row.emotion, labels),
+                                      alpha=0.35 + 0.65 * float(np.clip(confidence, 0, 1))))
+        else:
+            strip.add_patch(Rectangle((row.start_s, 0), width, 1, facecolor="white",
+                                      edgecolor="0.6", hatch="////", lw=0))
+    run_start = 0
+    for i in range(1, len(rows) + 1):
+        if i < len(rows) and rows[i].emotion == rows[run_start].emotion and rows[i].emotion is not None \
+                and rows[i].window == rows[i - 1].window + 1:
+            continue
+        first, last = rows[run_start], rows[i - 1]
+        if first.emotion is not None and (last.end_s - first.start_s) >= STRIP_LABEL_MIN * end_s:
+            strip.text((first.start_s + last.end_s) / 2, 0.5, first.emotion, ha="center",
+                       va="center", fontsize=8, fontweight="bold",
+                       color=_text_color_on(emotion_color(first.emotion, labels)))
+        run_start = i
+    strip.set_ylim(0, 1)
+    strip.set_yticks([])
+    strip.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    strip.tick_params(axis="x", length=0)
+    for side in ("top", "right", "left"):
+        strip.spines[side].set_visible(False)
 
 
 # --- Distribution -----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .constants import EMOTIONS, MIN_WINDOW_SECONDS, WINDOW_SECONDS
+from .constants import EMOTIONS, FACE_MODES, FACES_SPEAKER, MIN_WINDOW_SECONDS, WINDOW_SECONDS
 from .errors import EmoannotateError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
@@ -79,8 +79,8 @@ _verbose_option = click.option("-v", "--verbose", count=True, help="More log out
 @click.option("--output-dir", help="One file per input and --format, named after "
               "the input, in this folder.")
 @click.option("-f", "--format", "fmt", help="With --output-dir: formats per input, comma-separated, from csv, json, "
-              "jsonl, srt, vtt, png (timeline chart) or all [default csv]. With only --out: its format "
-              "(csv, json, jsonl) when the extension does not say.")
+              "jsonl, srt, vtt, eaf (ELAN), textgrid (Praat), png (timeline chart) or all [default csv]. With only "
+              "--out: its format (csv, json, jsonl) when the extension does not say.")
 @click.option("--srt-dir", help="Write one SRT subtitle file per input here.")
 @click.option("--charts-dir", help="Write per-input timeline charts and a "
               "distribution chart (PNG) here.")
@@ -95,17 +95,27 @@ _verbose_option = click.option("-v", "--verbose", count=True, help="More log out
               help="Decoding/detection processes (default: min(cores, 4) for enough work; 0 = none).")
 @click.option("--threads", type=int, default=None, help="Torch CPU threads for the model.")
 @click.option("--no-amp", is_flag=True, help="Disable float16 mixed precision on CUDA.")
+@click.option("--faces", type=click.Choice(FACE_MODES), default=FACES_SPEAKER, show_default=True,
+              help="Whose face a row reads: the person speaking (every face is followed and gets a person id), "
+                   "the largest face in each frame, or all: a row per person per window.")
+@click.option("--segments", is_flag=True, help="Write segments (a person's consecutive windows with one emotion: "
+              "start, end, emotion, mean confidence) instead of windows, in every output.")
+@click.option("--modality-probabilities", is_flag=True, help="Rows also hold the 14 probabilities of the face "
+              "alone and the voice alone (p_face_*, p_voice_*).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run with the same outputs: inputs it "
               "finished are not read again (a changed input, model or option is redone).")
 @_quiet_option
 @_verbose_option
 def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, model, model_dir, hop, min_window, batch_size, device,
-        workers, threads, no_amp, overwrite, resume, quiet, verbose) -> None:
+        workers, threads, no_amp, faces, segments, modality_probabilities, overwrite, resume, quiet,
+        verbose) -> None:
     """Annotate INPUTS (files, folders, glob patterns, or - to read paths from stdin).
 
-    Writes one row per 3.6 s window: file, window, start_s, end_s, emotion, confidence,
-    the 7 probabilities, modalities used, face frames and box, partial, status.
+    Writes one row per 3.6 s window (per person and window with --faces all): file, window,
+    start_s, end_s, person, emotion, confidence, the 7 probabilities, what the face alone and
+    the voice alone say and whether they agree, whether the person speaks, modalities used,
+    face frames and box, partial, status.
     Exit status: 0 all inputs done, 1 some inputs failed (their rows say why), 2 nothing run.
     """
     from .api import annotate
@@ -119,7 +129,9 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, model, model_dir, hop
     try:
         results = annotate(
             list(inputs), model, hop_s=hop, min_window_s=min_window, batch_size=batch_size, device=device,
-            workers=workers, threads=threads, amp=not no_amp, model_dir=model_dir, out=out,
+            workers=workers, threads=threads, amp=not no_amp, faces=faces, segments=segments,
+            modality_probabilities=modality_probabilities, model_dir=model_dir,
+            out=out,
             format=fmt if output_dir is None else None, output_dir=output_dir, formats=fmt or "csv",
             srt_dir=srt_dir, charts_dir=charts_dir, overwrite=overwrite, resume=resume, progress=not quiet,
             on_result=done.append)

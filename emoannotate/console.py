@@ -73,9 +73,13 @@ class RichProgress(ProgressHook):
 
 
 def print_summary(console: Console, results: Sequence[FileResult], where: str) -> None:
-    """A table per input (windows, top emotion and its share, modalities, statuses) and a closing line."""
+    """A table per input (windows, top emotion and its share, modalities, statuses), a table per person
+    where people were followed (windows, speaking time, shares of emotions, face-voice disagreement),
+    and a closing line."""
     import pandas as pd
     from rich.table import Table
+
+    from .summary import person_summaries
 
     table = Table(title="emoannotate summary", title_justify="left")
     for col in ("file", "windows", "top emotion", "share", "modalities", "status"):
@@ -86,8 +90,20 @@ def print_summary(console: Console, results: Sequence[FileResult], where: str) -
         emotions = df["emotion"].dropna().value_counts()
         top, share = (emotions.index[0], f"{emotions.iloc[0] / emotions.sum():.0%}") if len(emotions) else ("-", "-")
         counts = {c: ", ".join(f"{k} {v}" for k, v in df[c].value_counts().items()) for c in ("modalities", "status")}
-        table.add_row(r.job.path.name, str(len(r.windows)), str(top), share, counts["modalities"],
-                      "[red]error[/] (see the log above)" if r.error else counts["status"])
+        table.add_row(r.job.path.name, str(len({w.window for w in r.windows})), str(top), share,
+                      counts["modalities"], "[red]error[/] (see the log above)" if r.error else counts["status"])
+    console.print(table)
+    per_person = [(r, s) for r in results for s in person_summaries(r.windows) if s.person is not None]
+    if per_person:
+        people = Table(title="by person", title_justify="left")
+        for col in ("file", "person", "windows", "speaking s", "emotions", "face vs voice disagree"):
+            people.add_column(col, overflow="fold")
+        for r, s in per_person:
+            shares = ", ".join(f"{e} {v:.0%}" for e, v in list(s.shares.items())[:3])
+            disagree = f"{s.disagreement:.0%} of {s.compared}" if s.compared else "-"
+            people.add_row(r.job.path.name, str(s.person), str(s.windows), f"{s.speaking_s:.1f}", shares or "-",
+                           disagree)
+        console.print(people)
     console.print(table)
     n_fail = sum(not r.ok for r in results)
     n_retried = sum(bool(r.warnings) for r in results)

@@ -11,6 +11,10 @@ MIN_WINDOW_SECONDS = 1.0  # s, a last partial window shorter than this is "too s
 
 # --- Faces ------------------------------------------------------------------------------
 FACE_SIZE = 224  # px, side of the square RGB face crop fed to the face backbone
+# Whose face a window's row reads: the person speaking (default), the largest face of each frame
+# (the rule before people were followed), or every person (a row each).
+FACES_SPEAKER, FACES_LARGEST, FACES_ALL = "speaker", "largest", "all"
+FACE_MODES = (FACES_SPEAKER, FACES_LARGEST, FACES_ALL)
 
 # --- Audio ------------------------------------------------------------------------------
 SAMPLE_RATE = 22050  # Hz, mono

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from . import audio as audio_features
-from .constants import FACE_SIZE, FRAMES_PER_WINDOW, WINDOW_SECONDS
+from .constants import FACE_MODES, FACE_SIZE, FACES_ALL, FACES_LARGEST, FACES_SPEAKER, FRAMES_PER_WINDOW, WINDOW_SECONDS
 from .errors import MediaError
 from .faces import FaceDetector, WindowFaces
 from .media import iter_audio, iter_frames, probe_source
-from .records import MediaArrays, Window, WindowInput
+from .records import MediaArrays, PersonInput, Window, WindowInput
+from .speaking import choose_speaker, voice_envelope
 from .windows import plan_windows
 
 _DETECTORS: dict[str, FaceDetector] = {}  # one MTCNN per process and device
@@ -36,35 +37,56 @@ def default_detector(device: str | torch.device = "cpu") -> FaceDetector:
 
 
 def extract_windows(source: str | Path | MediaArrays, windows: Sequence[Window], *, has_video: bool,
-                    has_audio: bool, detector: FaceDetector | None = None, job_index: int = 0
-                    ) -> list[WindowInput]:
+                    has_audio: bool, detector: FaceDetector | None = None, job_index: int = 0,
+                    faces: str = FACES_SPEAKER) -> list[WindowInput]:
     """Faces and audio features of some windows of one source (a file, or arrays).
 
     has_video / has_audio: whether the source has those streams (from probing); a missing
-    one gives windows without that modality. Returns one WindowInput per window, in order.
+    one gives windows without that modality. faces: whose face the window reads (FACE_MODES):
+    "largest" the largest of each frame; "speaker" every face is followed through the window
+    (`people`) and the one whose mouth moves with the voice is read (`speaking`); "all" the
+    same, keeping every face's crops. Returns one WindowInput per window, in order.
     """
+    if faces not in FACE_MODES:
+        raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, got {faces!r}")
     n = FRAMES_PER_WINDOW
-    faces: dict[int, WindowFaces] = {}
+    found: dict[int, list[WindowFaces]] = {}  # window -> its faces (largest: the one per-frame largest)
     if has_video:
         detector = detector or default_detector()
         for window, frames in iter_frames(source, windows, n_frames=n):
-            faces[window.index] = detector.detect(frames)  # frames: 15 x (H, W, 3) uint8 or None
+            # frames: 15 x (H, W, 3) uint8 or None
+            if faces == FACES_LARGEST:
+                wf = detector.detect(frames)
+                found[window.index] = [wf] if wf.n_found else []
+            else:
+                found[window.index] = detector.track(frames)
     feats: dict[int, np.ndarray | None] = {}
+    loudness: dict[int, np.ndarray] = {}
     if has_audio:
         for window, samples in iter_audio(source, windows):
             feats[window.index] = audio_features.window_audio_features(samples)  # (181, 156) or None
+            if faces != FACES_LARGEST and len(found.get(window.index, ())) > 0:
+                loudness[window.index] = voice_envelope(samples if feats[window.index] is not None else None, window)
     inputs = []
     for w in windows:
-        wf = faces.get(w.index)
-        found = wf if wf is not None and wf.n_found > 0 else None  # the window's faces, when it has any
+        window_faces = found.get(w.index, [])
+        people: tuple[PersonInput, ...] = ()
+        chosen = 0 if window_faces else None
+        if faces != FACES_LARGEST and window_faces:
+            chosen, scores = choose_speaker(window_faces, loudness.get(w.index, np.zeros(n - 1, np.float32)))
+            people = tuple(PersonInput(f.mask, f.boxes, f.crops if faces == FACES_ALL and k != chosen else None,
+                                       score) for k, (f, score) in enumerate(zip(window_faces, scores)))
+        face = window_faces[chosen] if chosen is not None else None
         inputs.append(WindowInput(
             job_index=job_index,
             window=w,
-            faces=found.crops if found is not None else None,
-            face_mask=wf.mask if wf is not None else np.zeros(n, bool),
-            face_box=found.representative_box() if found is not None else None,
-            max_faces=wf.max_faces if wf is not None else 0,
+            faces=face.crops if face is not None else None,
+            face_mask=face.mask if face is not None else np.zeros(n, bool),
+            face_box=face.representative_box() if face is not None else None,
+            max_faces=max((f.max_faces for f in window_faces), default=0),
             audio=feats.get(w.index),
+            people=people,
+            speaker=chosen if people else None,
         ))
     return inputs
 

@@ -15,12 +15,14 @@ import torch
 from PIL import Image
 
 from .constants import FACE_SIZE
+from .records import representative_box
 
 DETECT_MAX_SIDE = 640  # px, frames are shrunk so their longer side is at most this for MTCNN
 MIN_FACE_PX = 40  # px at detection scale: smaller faces are ignored
 MIN_FACE_PROB = 0.90  # MTCNN confidence under which a detection is ignored
 KEY_FRAME_EVERY = 7  # frames: MTCNN on frames 0, 7 and 14 of a window, boxes carried between them
 MIN_TRACK_IOU = 0.5  # two key frames' boxes at least this alike are one face that moved a little
+MIN_LINK_IOU = 0.3  # a box at least this alike to a face's box in an earlier frame of the window is that face
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,17 @@ class WindowFaces:
     def n_found(self) -> int:
         return int(self.mask.sum())
 
+    @property
+    def mean_area(self) -> float:
+        """Mean box area (source pixels squared) over the frames where the face was found; 0 without any."""
+        if not self.mask.any():
+            return 0.0
+        b = self.boxes[self.mask]
+        return float(np.mean((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])))
+
     def representative_box(self) -> tuple[float, float, float, float] | None:
         """Box of the found face closest to the window's middle frame, or None."""
-        idx = np.flatnonzero(self.mask)
-        if idx.size == 0:
-            return None
-        mid = (self.mask.size - 1) / 2
-        x1, y1, x2, y2 = (float(v) for v in self.boxes[idx[np.argmin(np.abs(idx - mid))]])
-        return (x1, y1, x2, y2)
+        return representative_box(self.mask, self.boxes)
 
 
 class FaceDetector:
@@ -117,9 +122,79 @@ class FaceDetector:
                 crops[i], mask[i], boxes[i] = crop, True, box
         return WindowFaces(crops, mask, boxes, max_faces)
 
+    def track(self, frames: Sequence[np.ndarray | None], *, size: int = FACE_SIZE) -> list[WindowFaces]:
+        """Every face in a window, each followed through its frames: one WindowFaces per face, largest first.
+
+        Key frames as in `detect`, keeping every face MTCNN finds: where each face of one key frame
+        has its counterpart in the next (IoU of MIN_TRACK_IOU or more, and as many faces in both),
+        the frames between get the boxes interpolated, otherwise MTCNN runs on them too. Boxes are
+        then linked frame to frame into faces (IoU of MIN_LINK_IOU with the face's last box, the
+        best match first). A window with one face gets exactly the crops and boxes of `detect`.
+        `max_faces` of each is the most faces seen in one frame.
+        """
+        available = {i: f for i, f in enumerate(frames) if f is not None}
+        present = list(available)
+        if not present:
+            return []
+        h, w = available[present[0]].shape[:2]
+        if min(h, w) < self.min_face_px:
+            return []
+        keys = sorted({i for i in present if i % self.key_every == 0} | {present[0], present[-1]})
+        found = self._all({i: available[i] for i in keys})  # frame -> (k, 4) boxes, largest first
+        todo = []
+        for a, b in zip(keys, keys[1:]):
+            between = [i for i in present if a < i < b]
+            if not between:
+                continue
+            fa, fb = found.get(a), found.get(b)
+            pairs = _match(fa, fb, MIN_TRACK_IOU) if fa is not None and fb is not None else []
+            if fa is not None and fb is not None and len(pairs) == len(fa) == len(fb):
+                for i in between:
+                    t = (i - a) / (b - a)
+                    found[i] = np.stack([(1 - t) * fa[ia] + t * fb[ib] for ia, ib in pairs]).astype(np.float32)
+            else:
+                todo += between
+        if todo:
+            found.update(self._all({i: available[i] for i in todo}))
+        faces: list[dict[int, np.ndarray]] = []  # per face: frame -> box
+        for i in sorted(found):
+            boxes = found[i]
+            linked: dict[int, int] = {}
+            if faces:
+                last = np.stack([face[max(face)] for face in faces])
+                linked = dict(_match(boxes, last, MIN_LINK_IOU))
+            for k, box in enumerate(boxes):
+                if k in linked:
+                    faces[linked[k]][i] = box
+                else:
+                    faces.append({i: box})
+        max_faces = max((len(b) for b in found.values()), default=0)
+        out = []
+        for face in faces:
+            crops = np.zeros((len(frames), size, size, 3), np.uint8)
+            mask = np.zeros(len(frames), bool)
+            boxes = np.full((len(frames), 4), np.nan, np.float32)
+            for i, box in face.items():
+                crop = crop_face(available[i], box, size=size)
+                if crop is not None:
+                    crops[i], mask[i], boxes[i] = crop, True, box
+            if mask.any():
+                out.append(WindowFaces(crops, mask, boxes, max_faces))
+        return sorted(out, key=lambda f: -f.mean_area)
+
+    def _all(self, frames: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """MTCNN on these frames (one batch): every face's box per frame that has one, (k, 4) float32
+        x1, y1, x2, y2 in source pixels, largest first."""
+        return {i: boxes for i, boxes in self._detect(frames).items() if len(boxes)}
+
     def _largest(self, frames: dict[int, np.ndarray]) -> tuple[dict[int, np.ndarray], int]:
         """MTCNN on these frames (one batch): the largest face's box per frame that has one, and the
         most faces seen in one frame. Boxes are (4,) float32 x1, y1, x2, y2 in source pixels."""
+        every = self._all(frames)
+        return {i: boxes[0] for i, boxes in every.items()}, max((len(b) for b in every.values()), default=0)
+
+    def _detect(self, frames: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """MTCNN on these frames: per frame, the boxes (k, 4) it is sure of, largest first (k may be 0)."""
         first = next(iter(frames.values()))
         h, w = first.shape[:2]
         scale = min(1.0, self.detect_max_side / max(h, w))
@@ -127,19 +202,16 @@ class FaceDetector:
         with torch.inference_mode():
             batch_boxes, batch_probs = self.mtcnn.detect(small)
         found: dict[int, np.ndarray] = {}
-        max_faces = 0
         for i, fb, fp in zip(frames, batch_boxes, batch_probs):
             if fb is None:
+                found[i] = np.zeros((0, 4), np.float32)
                 continue
             keep = np.asarray(fp, dtype=np.float64) >= self.min_prob
             fb = np.asarray(fb, dtype=np.float32)[keep] / scale
-            if fb.shape[0] == 0:
-                continue
-            max_faces = max(max_faces, fb.shape[0])
             areas = (fb[:, 2] - fb[:, 0]) * (fb[:, 3] - fb[:, 1])
-            box = fb[int(np.argmax(areas))]
-            found[i] = np.clip(box, 0, [w, h, w, h]).astype(np.float32)  # MTCNN boxes may overhang the frame
-        return found, max_faces
+            fb = fb[np.argsort(-areas, kind="stable")]
+            found[i] = np.clip(fb, 0, [w, h, w, h]).astype(np.float32)  # MTCNN boxes may overhang the frame
+        return found
 
     @staticmethod
     def _shrink(frame: np.ndarray, scale: float) -> np.ndarray:
@@ -148,6 +220,21 @@ class FaceDetector:
         h, w = frame.shape[:2]
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
+
+
+def _match(a: np.ndarray, b: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
+    """Pairs (i, j) of boxes a[i] (n, 4) and b[j] (m, 4) that are one face: best IoU first, each box
+    in one pair at most, IoU at least `min_iou`."""
+    scores = sorted(((box_iou(x, y), i, j) for i, x in enumerate(a) for j, y in enumerate(b)), reverse=True)
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    pairs = []
+    for iou, i, j in scores:
+        if iou >= min_iou and i not in used_a and j not in used_b:
+            pairs.append((i, j))
+            used_a.add(i)
+            used_b.add(j)
+    return sorted(pairs)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -52,7 +52,7 @@ def _decode(doc: dict[str, Any], job: MediaJob) -> FileResult:
     windows = []
     for w in doc["windows"]:
         w = dict(w)
-        for key in ("probabilities", "face_box", "labels"):
+        for key in ("probabilities", "face_box", "labels", "face_probabilities", "voice_probabilities"):
             if w.get(key) is not None:
                 w[key] = tuple(w[key])
         windows.append(WindowResult(**w))

@@ -4,7 +4,7 @@ Two conventions, as users know them from whisper and from shell pipelines:
 
     out="results.csv" | "-"            one file (or stdout) with the rows of every input
     output_dir="out/", formats=[...]   one file per input and format, named after the input
-                                       (csv json jsonl srt vtt png, or "all")
+                                       (csv json jsonl srt vtt eaf textgrid png, or "all")
 """
 
 from __future__ import annotations
@@ -18,36 +18,41 @@ from .errors import InputError
 from .manifest import Manifest
 from .records import FileResult, MediaJob
 from .subtitles import SrtWriter, VttWriter
+from .tiers import EafWriter, TextGridWriter
 from .writers import STDOUT, CsvWriter, JsonlWriter, JsonWriter, ResultWriter, check_can_write
 
 _WRITERS: dict[str, type[ResultWriter]] = {
-    cls.format: cls for cls in (CsvWriter, JsonWriter, JsonlWriter, SrtWriter, VttWriter)
+    cls.format: cls for cls in (CsvWriter, JsonWriter, JsonlWriter, SrtWriter, VttWriter, EafWriter, TextGridWriter)
 }
-FORMATS = tuple(_WRITERS)  # ("csv", "json", "jsonl", "srt", "vtt")
+FORMATS = tuple(_WRITERS)  # ("csv", "json", "jsonl", "srt", "vtt", "eaf", "textgrid")
 AGGREGATE_FORMATS = ("csv", "json", "jsonl")  # formats that hold every input in one file
 CHART_FORMAT = "png"  # per input: the timeline of the 7 probabilities; plus distribution.png over all
 OUTPUT_DIR_FORMATS = (*FORMATS, CHART_FORMAT)
-_EXTENSIONS = {cls.extension: name for name, cls in _WRITERS.items()}
+_EXTENSIONS = {cls.extension.lower(): name for name, cls in _WRITERS.items()}
 NAME_MAX_BYTES = 255  # longest file name most file systems take (ext4, APFS, NTFS in UTF-16 units)
 BYTES_PER_INPUT = 64 * 1024  # a first estimate of what one input's outputs take (rows, subtitles, a chart)
 BYTES_MIN = 1024 * 1024  # and what a run needs at least
 
 
 def get_writer(format: str, *, model: str = "", labels: Sequence[str] | None = None,
-               per_input: bool | None = None) -> ResultWriter:
+               per_input: bool | None = None, segments: bool = False,
+               modality_probabilities: bool = False) -> ResultWriter:
     """A new, unopened writer for `format` (one of FORMATS); InputError if unknown.
 
-    per_input: CSV/JSON/JSONL write one file per input into a directory (SRT/VTT always do).
+    per_input: CSV/JSON/JSONL write one file per input into a directory (SRT/VTT/EAF/TextGrid always do).
+    segments:  write segments (a person's consecutive windows of one emotion) instead of windows.
+    modality_probabilities: rows also carry the face-alone and voice-alone probabilities.
     """
     try:
         cls = _WRITERS[format.lower()]
     except KeyError:
         raise InputError(f"unknown output format {format!r}; choose one of {', '.join(FORMATS)}") from None
-    return cls(model=model, labels=labels, per_input=per_input or None)
+    return cls(model=model, labels=labels, per_input=per_input or None, segments=segments,
+               modality_probabilities=modality_probabilities)
 
 
 def format_from_path(path: str | Path) -> str:
-    """The format named by `path`'s extension (.csv .json .jsonl .srt .vtt); InputError if none."""
+    """The format named by `path`'s extension (.csv .json .jsonl .srt .vtt .eaf .TextGrid); InputError if none."""
     valid = ", ".join(_EXTENSIONS)
     if str(path) == STDOUT:
         raise InputError(f"cannot tell the output format of standard output; pass --format ({', '.join(FORMATS)})")
@@ -79,27 +84,31 @@ class Outputs:
     output_dir/formats: one file per input and format (see parse_formats).
     srt_dir, charts_dir: the older per-input options (SRT files; timeline PNGs + distribution.png).
     resume: reuse the inputs a manifest beside the outputs lists as finished (see `manifest`).
+    segments: every writer writes segments (a person's consecutive windows of one emotion), not windows.
+    modality_probabilities: rows also carry the 14 probabilities of the face alone and the voice alone.
     """
 
     def __init__(self, *, out: str | Path | None = None, out_format: str | None = None,
                  output_dir: str | Path | None = None, formats: str | Sequence[str] = (),
                  srt_dir: str | Path | None = None, charts_dir: str | Path | None = None,
                  model: str = "", labels: Sequence[str] | None = None, overwrite: bool = False,
-                 resume: bool = False) -> None:
+                 resume: bool = False, segments: bool = False, modality_probabilities: bool = False) -> None:
+        kinds = dict(segments=segments, modality_probabilities=modality_probabilities)
         if out is None and output_dir is None and srt_dir is None and charts_dir is None:
             raise InputError("nowhere to write: give an output file (--out) or an output folder (--output-dir)")
         self.overwrite, self.resume = overwrite, resume
         self.writers: list[tuple[ResultWriter, str | Path]] = []
         if out is not None:
             fmt = out_format or ("csv" if str(out) == STDOUT else format_from_path(out))
-            self.writers.append((get_writer(fmt, model=model, labels=labels), out))
+            self.writers.append((get_writer(fmt, model=model, labels=labels, **kinds), out))
         chosen = parse_formats(formats) if output_dir is not None else ()
         if output_dir is not None:
             for fmt in chosen:
                 if fmt != CHART_FORMAT:
-                    self.writers.append((get_writer(fmt, model=model, labels=labels, per_input=True), output_dir))
+                    self.writers.append((get_writer(fmt, model=model, labels=labels, per_input=True, **kinds),
+                                         output_dir))
         if srt_dir is not None:
-            self.writers.append((get_writer("srt", model=model, labels=labels), srt_dir))
+            self.writers.append((get_writer("srt", model=model, labels=labels, **kinds), srt_dir))
         self.charts: list[tuple[Path, str]] = []  # (folder, timeline file suffix)
         if output_dir is not None and CHART_FORMAT in chosen:
             self.charts.append((Path(output_dir), ".png"))

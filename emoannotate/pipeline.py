@@ -15,18 +15,19 @@ import os
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from .constants import FRAMES_PER_WINDOW, MIN_WINDOW_SECONDS, WINDOW_SECONDS
+from .constants import FACE_MODES, FACES_ALL, FACES_SPEAKER, FRAMES_PER_WINDOW, MIN_WINDOW_SECONDS, WINDOW_SECONDS
 from .device import resolve_device, torch_threads
 from .errors import EmoannotateError, InputError
-from .executor import Task, TaskResult, run_tasks
+from .executor import Task, TaskResult, release_memory, run_tasks
 from .hooks import NULL_HOOK, ProgressHook
 from .media import probe_source
 from .model.net import EmotionNet
+from .people import PersonLinker
 from .records import (
     MOD_NONE,
     STATUS_ERROR,
@@ -42,6 +43,7 @@ from .records import (
     WindowInput,
     WindowResult,
 )
+from .speaking import is_speaking
 from .windows import is_too_short, plan_windows
 
 log = logging.getLogger("emoannotate")
@@ -66,6 +68,8 @@ class RunOptions:
     chunk_windows:  windows per worker task; None: each input is cut into contiguous spans, one per
                     worker for a short input, at most MAX_SPAN_WINDOWS for a long one (each span
                     is decoded front to back after one seek).
+    faces:          whose face a window reads: "speaker" (the person speaking, default), "largest"
+                    (the largest face of each frame), "all" (a row per person per window).
     """
 
     hop_s: float = WINDOW_SECONDS
@@ -76,6 +80,7 @@ class RunOptions:
     threads: int | None = None
     amp: bool = True
     chunk_windows: int | None = None
+    faces: str = FACES_SPEAKER
 
     def __post_init__(self) -> None:
         def bad(name: str, must: str, value: object) -> InputError:
@@ -93,6 +98,8 @@ class RunOptions:
             raise bad("threads", "at least 1", self.threads)
         if self.chunk_windows is not None and self.chunk_windows < 1:
             raise bad("chunk_windows", "at least 1", self.chunk_windows)
+        if self.faces not in FACE_MODES:
+            raise bad("faces", f"one of {', '.join(FACE_MODES)}", repr(self.faces))
         if self.hop_s > WINDOW_SECONDS + 1e-9:
             log.warning("hop %.2f s is longer than the %.1f s window: %.2f s between windows are not annotated",
                         self.hop_s, WINDOW_SECONDS, self.hop_s - WINDOW_SECONDS)
@@ -105,15 +112,16 @@ class _InputState:
     job: MediaJob
     info: MediaInfo | None
     expected: int
-    rows: dict[int, WindowResult] = field(default_factory=dict)
+    rows: dict[int, list[WindowResult]] = field(default_factory=dict)  # window -> its rows (one per person)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    people: PersonLinker = field(default_factory=PersonLinker)
 
     def done(self) -> bool:
         return len(self.rows) >= self.expected
 
     def result(self) -> FileResult:
-        return FileResult(self.job, self.info, [self.rows[i] for i in sorted(self.rows)], self.error,
+        return FileResult(self.job, self.info, [r for i in sorted(self.rows) for r in self.rows[i]], self.error,
                           tuple(dict.fromkeys(self.warnings)))
 
 
@@ -143,7 +151,7 @@ class Plan:
     def n_windows(self) -> int:
         return sum(len(w) for w in self.todo.values())
 
-    def tasks(self, workers: int, chunk_windows: int | None = None) -> list[Task]:
+    def tasks(self, workers: int, chunk_windows: int | None = None, faces: str = FACES_SPEAKER) -> list[Task]:
         """The extraction tasks: each input's windows cut into contiguous spans (`span_windows`)."""
         tasks = []
         for s in self.states:
@@ -153,7 +161,7 @@ class Plan:
             span = span_windows(len(todo), workers, chunk_windows)
             for i in range(0, len(todo), span):
                 tasks.append(Task(s.job.index, s.job.source, tuple(todo[i:i + span]), s.info.has_video,
-                                  s.info.has_audio))
+                                  s.info.has_audio, faces))
         return tasks
 
 
@@ -169,19 +177,30 @@ def plan(jobs: Sequence[MediaJob], options: RunOptions) -> Plan:
         except EmoannotateError as err:
             log.error("%s", err)
             state = _InputState(job, None, 1, error=str(err))
-            state.rows[0] = empty_row(job, Window(0, 0.0, 0.0), STATUS_ERROR, error=str(err))
+            state.rows[0] = [empty_row(job, Window(0, 0.0, 0.0), STATUS_ERROR, error=str(err))]
             states.append(state)
             continue
         state = _InputState(job, info, len(windows))
         todo = []
         for w in windows:
             if is_too_short(w, options.min_window_s):
-                state.rows[w.index] = empty_row(job, w, STATUS_TOO_SHORT)
+                state.rows[w.index] = [empty_row(job, w, STATUS_TOO_SHORT)]
             else:
                 todo.append(w)
         todos[job.index] = todo
         states.append(state)
     return Plan(states, todos)
+
+
+@dataclass(frozen=True, eq=False)
+class _View:
+    """One row's worth of a window: the inputs the model reads for one person (or for the window, without
+    people), who that is, and whether they speak."""
+
+    input: WindowInput
+    person: int | None
+    speaking: bool | None
+    score: float | None = None
 
 
 class Annotator:
@@ -198,11 +217,20 @@ class Annotator:
         self.labels = tuple(model.config.labels)
 
     def predict(self, inputs: Sequence[WindowInput]) -> np.ndarray:
-        """Probabilities (len(inputs), n_labels) for windows that each have a modality."""
+        """Probabilities (len(inputs), n_labels) of face and voice together, for windows that each have a
+        modality."""
+        return self.predict_modalities(inputs)[0]
+
+    def predict_modalities(self, inputs: Sequence[WindowInput]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Probabilities (len(inputs), n_labels) of face and voice together, of the face alone and of the
+        voice alone (NaN rows where a window lacks it; `EmotionNet.predict_modalities`)."""
         b, n = len(inputs), FRAMES_PER_WINDOW
+        if b == 0:
+            empty = np.zeros((0, len(self.labels)), np.float32)
+            return empty, empty, empty
         face_mask = torch.from_numpy(np.stack([x.face_mask if x.has_video else np.zeros(n, bool) for x in inputs]))
-        crops = [x.faces[x.face_mask] for x in inputs if x.faces is not None and x.has_video]  # each (k, 224, 224, 3)
-        faces = torch.from_numpy(np.concatenate(crops)) if crops else None  # (K, 224, 224, 3) uint8
+        # each (k, 224, 224, 3) uint8: not concatenated here, the model takes them a chunk at a time
+        crops = [torch.from_numpy(x.faces[x.face_mask]) for x in inputs if x.faces is not None and x.has_video]
         audio_mask = torch.tensor([x.has_audio for x in inputs])
         shape = next((x.audio.shape for x in inputs if x.audio is not None), (self.model.config.n_audio_features, 1))
         audio = torch.from_numpy(np.stack([x.audio if x.audio is not None else np.zeros(shape, np.float32)
@@ -211,24 +239,59 @@ class Annotator:
         use_amp = self.options.amp and dev.type == "cuda"
         try:
             with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
-                probs = self.model.predict_proba(
-                    faces.to(dev, non_blocking=True) if faces is not None else None, face_mask.to(dev),
-                    audio.to(dev, non_blocking=True), audio_mask.to(dev))
+                probs = self.model.predict_modalities(crops or None, face_mask.to(dev),
+                                                      audio.to(dev, non_blocking=True), audio_mask.to(dev))
         except torch.cuda.OutOfMemoryError as err:
             raise EmoannotateError(f"the GPU ran out of memory at batch size {b}; "
                                    f"try a batch size of {max(1, b // 2)} (--batch-size)") from err
-        return probs.float().cpu().numpy()
+        fused, face, voice = (p.float().cpu().numpy() for p in probs)
+        return fused, face, voice
 
-    def _row(self, job: MediaJob, x: WindowInput, p: np.ndarray | None) -> WindowResult:
-        """The row of one window: its prediction `p` (n_labels,), or no_signal without one."""
+    def _views(self, x: WindowInput, person_ids: list[int]) -> list[_View]:
+        """What the model reads of one window: its chosen face (with the voice), and with `--faces all`
+        every other person's face alone as well, in person order."""
+        speaker = x.speaker
+        if not x.people or speaker is None:
+            return [_View(x, None, None)]
+        score = x.people[speaker].speaking_score
+        talking = is_speaking(score) if x.has_audio else None
+        views = [_View(x, person_ids[speaker], talking, score)]
+        if self.options.faces == FACES_ALL:
+            for k, p in enumerate(x.people):
+                if k == speaker or p.crops is None:
+                    continue
+                alone = replace(x, faces=p.crops, face_mask=p.face_mask, face_box=p.representative_box(), audio=None)
+                views.append(_View(alone, person_ids[k], False if x.has_audio else None, p.speaking_score))
+            views.sort(key=lambda v: v.person or 0)
+        return views
+
+    def _row(self, job: MediaJob, view: _View, p: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+             ) -> WindowResult:
+        """The row of one view of a window: its probabilities `p` (fused, face alone, voice alone; each
+        (n_labels,), NaN where missing), or no_signal without them."""
+        x = view.input
         w, face_frames = x.window, int(x.face_mask.sum())
         if p is None:
             return empty_row(job, w, STATUS_NO_SIGNAL, face_frames=face_frames, max_faces=x.max_faces)
-        best = int(np.argmax(p))
+        fused, face, voice = p
+
+        def top(q: np.ndarray) -> tuple[str | None, float | None, tuple[float, ...] | None]:
+            if not np.isfinite(q).all():
+                return None, None, None
+            k = int(np.argmax(q))
+            return self.labels[k], float(q[k]), tuple(float(v) for v in q)
+
+        best = int(np.argmax(fused))
         status = STATUS_OK if x.has_video and x.has_audio else STATUS_NO_AUDIO if x.has_video else STATUS_NO_FACE
-        return WindowResult(str(job.path), w.index, w.start_s, w.end_s, self.labels[best], float(p[best]),
-                            tuple(float(v) for v in p), x.modalities, face_frames, x.face_box, x.max_faces,
-                            w.partial, status, labels=self.labels)
+        face_top, voice_top = top(face), top(voice)
+        score = view.score if view.score is not None and math.isfinite(view.score) else None
+        return WindowResult(str(job.path), w.index, w.start_s, w.end_s, self.labels[best], float(fused[best]),
+                            tuple(float(v) for v in fused), x.modalities, face_frames, x.face_box, x.max_faces,
+                            w.partial, status, labels=self.labels, person=view.person, speaking=view.speaking,
+                            speaking_score=score, face_emotion=face_top[0], face_confidence=face_top[1],
+                            face_probabilities=face_top[2], voice_emotion=voice_top[0],
+                            voice_confidence=voice_top[1], voice_probabilities=voice_top[2])
+
 
     def _n_workers(self, n_windows: int) -> int:
         w = self.options.workers
@@ -242,7 +305,7 @@ class Annotator:
         hook = hook or NULL_HOOK
         planned = plan(jobs, self.options)
         n_workers = self._n_workers(planned.n_windows)
-        tasks = planned.tasks(max(1, n_workers), self.options.chunk_windows)
+        tasks = planned.tasks(max(1, n_workers), self.options.chunk_windows, self.options.faces)
         n_workers = min(n_workers, len(tasks))
         states = planned.states
         by_index = {s.job.index: s for s in states}
@@ -253,13 +316,24 @@ class Annotator:
         order = deque(s.job.index for s in states)
         batch: list[WindowInput] = []
 
+        persons: dict[int, list[int]] = {}  # id(window input) -> person ids of its people
+
+        def arrived(x: WindowInput) -> None:
+            persons[id(x)] = by_index[x.job_index].people.link(x) if x.people else []
+
         def flush(chunk: list[WindowInput]) -> None:
-            ready = [x for x in chunk if x.has_video or x.has_audio]
-            probs = self.predict(ready) if ready else np.zeros((0, len(self.labels)))
-            by_window = {id(x): p for x, p in zip(ready, probs)}
+            views = [(x, v) for x in chunk for v in self._views(x, persons.pop(id(x), []))]
+            ready = [v for _, v in views if v.input.has_video or v.input.has_audio]
+            probs = self.predict_modalities([v.input for v in ready])
+            by_view = {id(v): k for k, v in enumerate(ready)}
             for x in chunk:
                 state = by_index[x.job_index]
-                state.rows[x.window.index] = self._row(state.job, x, by_window.get(id(x)))
+                state.rows[x.window.index] = []
+            for x, v in views:
+                k = by_view.get(id(v))
+                state = by_index[x.job_index]
+                state.rows[x.window.index].append(
+                    self._row(state.job, v, None if k is None else tuple(p[k] for p in probs)))
             for ji in dict.fromkeys(x.job_index for x in chunk):
                 hook.advance(by_index[ji].job, sum(x.job_index == ji for x in chunk))
 
@@ -274,7 +348,7 @@ class Annotator:
                 log.debug("%s", res.detail)
             state.error = state.error or res.error
             for w in res.windows:
-                state.rows[w.index] = empty_row(state.job, w, STATUS_ERROR, error=res.error or "")
+                state.rows[w.index] = [empty_row(state.job, w, STATUS_ERROR, error=res.error or "")]
             hook.advance(state.job, len(res.windows))
 
         yield from finished()
@@ -287,10 +361,13 @@ class Annotator:
                     by_index[res.job_index].warnings.append(res.warning)
                 if res.error is not None:
                     failed(res)
+                for x in res.inputs:  # in window order: each input's tasks come back in order
+                    arrived(x)
                 batch.extend(res.inputs)
                 while len(batch) >= self.options.batch_size:
                     flush(batch[:self.options.batch_size])
                     del batch[:self.options.batch_size]
+                    release_memory()  # the batch's crops and activations are freed: give their pages back
                 yield from finished()
             if batch:
                 flush(batch)

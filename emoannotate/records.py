@@ -91,6 +91,37 @@ class Window:
 
 
 @dataclass
+class PersonInput:
+    """One face (one person) of a window, followed through its frames (`--faces speaker|all`).
+
+    face_mask:      (15,) bool, True where this face was found.
+    boxes:          (15, 4) float32 (x1, y1, x2, y2) in source-frame pixels, NaN where not found.
+    crops:          (15, 224, 224, 3) uint8, or None where they are not kept (the chosen face's
+                    crops are the window's `faces`; the others' are kept only for `--faces all`).
+    speaking_score: how much its mouth moves with the voice (`speaking`); NaN without voice.
+    """
+
+    face_mask: np.ndarray
+    boxes: np.ndarray
+    crops: np.ndarray | None
+    speaking_score: float
+
+    def representative_box(self) -> tuple[float, float, float, float] | None:
+        return representative_box(self.face_mask, self.boxes)
+
+
+def representative_box(mask: np.ndarray, boxes: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The box (x1, y1, x2, y2) of the frame closest to the window's middle where `mask` (n,) is True,
+    from `boxes` (n, 4); None where no frame has the face."""
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return None
+    mid = (mask.size - 1) / 2
+    x1, y1, x2, y2 = (float(v) for v in boxes[idx[np.argmin(np.abs(idx - mid))]])
+    return (x1, y1, x2, y2)
+
+
+@dataclass
 class WindowInput:
     """Model-ready inputs of one window, made by the decode/detect/feature workers.
 
@@ -102,6 +133,9 @@ class WindowInput:
     max_faces:  the most faces seen in any one frame (>1 means the largest was chosen).
     audio:      (181, 156) float32 features (MFCC 40, Mel dB 128, contrast 7, Tonnetz 6);
                 None when the window is silent or the file has no audio.
+    people:     every face of the window, largest first (`--faces speaker|all`; empty for
+                `--faces largest`, which takes the largest face of each frame).
+    speaker:    index into `people` of the face in `faces` (the one speaking), or None.
     """
 
     job_index: int
@@ -111,6 +145,8 @@ class WindowInput:
     face_box: tuple[float, float, float, float] | None
     max_faces: int
     audio: np.ndarray | None
+    people: tuple[PersonInput, ...] = ()
+    speaker: int | None = None
 
     @classmethod
     def empty(cls, window: Window | None = None, job_index: int = 0) -> WindowInput:
@@ -137,6 +173,12 @@ class WindowResult:
     """One output row: the emotion of one window of one file.
 
     probabilities: one per label in `labels` order (sums to 1), or None without a prediction.
+    person:        the face's person id in this file (1, 2, ... in order of appearance), None
+                   without a face or with `--faces largest`.
+    speaking:      whether that person is the one speaking (None without voice or face).
+    speaking_score: how much the face's mouth moves with the voice (`speaking`).
+    face_* / voice_*: what the face alone and the voice alone say (the model's single-modality
+                   paths), None where the window lacks that modality.
     """
 
     file: str
@@ -154,6 +196,22 @@ class WindowResult:
     status: str
     error: str = ""
     labels: tuple[str, ...] = EMOTIONS
+    person: int | None = None
+    speaking: bool | None = None
+    speaking_score: float | None = None
+    face_emotion: str | None = None
+    face_confidence: float | None = None
+    face_probabilities: tuple[float, ...] | None = None
+    voice_emotion: str | None = None
+    voice_confidence: float | None = None
+    voice_probabilities: tuple[float, ...] | None = None
+
+    @property
+    def agreement(self) -> bool | None:
+        """Whether face alone and voice alone name the same emotion; None unless the window has both."""
+        if self.face_emotion is None or self.voice_emotion is None:
+            return None
+        return self.face_emotion == self.voice_emotion
 
 
 @dataclass

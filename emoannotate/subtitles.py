@@ -1,64 +1,74 @@
-"""Subtitle writers: one SRT or WebVTT file per input, a cue per window with a prediction."""
+"""Subtitle writers: one SRT or WebVTT file per input, a cue per window (or segment) with a prediction.
+
+Cues are made and written by webvtt-py, which reads both formats back. A cue says the
+emotion and its confidence ("anger 0.82"), "(voice only)" / "(face only)" for one modality,
+and, where people are followed, who it is: "person 2: anger 0.82" (SRT) or a voice span
+`<v person 2>` (WebVTT, which players show as the speaker's name).
+"""
 
 from __future__ import annotations
 
+import io
 import math
 
 from .records import MOD_AUDIO, MOD_VIDEO, FileResult, WindowResult
+from .segments import Segment, merge
 from .writers import ResultWriter, format_timestamp
 
 SRT_CONFIDENCE_DECIMALS = 2  # "happiness 0.82"
 
 
-def cue_text(row: WindowResult) -> str:
-    """What a window's cue says: "anger 0.82", plus "(voice only)" / "(face only)" for one modality."""
+def cue_text(row: WindowResult | Segment) -> str:
+    """What a cue says: "anger 0.82", plus "(voice only)" / "(face only)" for one modality (windows)."""
     text = row.emotion or ""
     if row.confidence is not None and math.isfinite(row.confidence):
         text += f" {row.confidence:.{SRT_CONFIDENCE_DECIMALS}f}"
-    if row.modalities == MOD_AUDIO:
-        text += " (voice only)"
-    elif row.modalities == MOD_VIDEO:
-        text += " (face only)"
+    if isinstance(row, WindowResult):
+        if row.modalities == MOD_AUDIO:
+            text += " (voice only)"
+        elif row.modalities == MOD_VIDEO:
+            text += " (face only)"
     return text
 
 
-class SrtWriter(ResultWriter):
-    """One SRT per input file; one cue per window with a prediction, e.g. "anger 0.82".
+def _clock(seconds: float) -> str:
+    """HH:MM:SS.mmm, as webvtt-py takes times."""
+    return format_timestamp(seconds).replace(",", ".")
 
-    Cues of windows that had only one modality say so: "(voice only)", "(face only)".
-    Windows without a prediction get no cue; a file without any gets an empty SRT.
+
+class SrtWriter(ResultWriter):
+    """One SRT per input file; one cue per window (or segment) with a prediction, e.g. "anger 0.82".
+
+    Windows without a prediction get no cue; a file without any gets an empty file.
     """
 
     format = "srt"
     extension = ".srt"
     per_file = True
+    _voice_spans = False  # WebVTT marks the person as the cue's voice; SRT says it in the text
 
     def format_file(self, result: FileResult) -> str:
-        cues: list[str] = []
-        for row in result.windows:
-            if row.emotion is None:
-                continue
-            text = cue_text(row)
-            span = f"{format_timestamp(row.start_s)} --> {format_timestamp(row.end_s)}"
-            cues.append(f"{len(cues) + 1}\n{span}\n{text}\n")
-        return "\n".join(cues)
+        import webvtt
+
+        items: list[WindowResult | Segment] = (
+            list(merge(result.windows)) if self.segments else [r for r in result.windows if r.emotion is not None])
+        followed = any(x.person is not None for x in items)
+        captions: list[webvtt.Caption] = []
+        for x in items:
+            text = cue_text(x)
+            if followed:
+                who = f"person {x.person}" if x.person is not None else "no face"
+                text = f"<v {who}>{text}" if self._voice_spans else f"{who}: {text}"
+            captions.append(webvtt.Caption(_clock(x.start_s), _clock(x.end_s), text, identifier=str(len(captions) + 1)))
+        buffer = io.StringIO()
+        webvtt.WebVTT(captions=captions).write(buffer, format=self.format)
+        text = buffer.getvalue()
+        return text if not text or text.endswith("\n") else text + "\n"  # a text file ends its last line
 
 
 class VttWriter(SrtWriter):
-    """One WebVTT file per input: the SRT cues with a WEBVTT header and HH:MM:SS.mmm times."""
+    """One WebVTT file per input: the SRT's cues, with the person as the cue's voice (`<v person 1>`)."""
 
     format = "vtt"
     extension = ".vtt"
-
-    def header(self) -> str:
-        return "WEBVTT\n\n"
-
-    def format_file(self, result: FileResult) -> str:
-        cues: list[str] = []
-        for row in result.windows:
-            if row.emotion is None:
-                continue
-            start, end = (format_timestamp(s).replace(",", ".") for s in (row.start_s, row.end_s))
-            span = f"{start} --> {end}"
-            cues.append(f"{len(cues) + 1}\n{span}\n{cue_text(row)}\n")
-        return "\n".join(cues)
+    _voice_spans = True

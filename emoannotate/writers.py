@@ -34,6 +34,7 @@ from . import __version__
 from .constants import EMOTIONS
 from .errors import InputError
 from .records import FileResult, MediaJob, WindowResult
+from .segments import Segment, merge
 from .sinks import AppendFile, Stdout, make_dir, write_atomically
 
 STDOUT = "-"  # the output path that means standard output
@@ -43,7 +44,10 @@ PROB_DECIMALS = 4  # probabilities and confidence
 BOX_DECIMALS = 1  # face box, source-frame pixels
 
 # Columns around the per-label probabilities, in output order.
-LEADING_COLUMNS = ("file", "window", "start_s", "end_s", "emotion", "confidence")
+LEADING_COLUMNS = ("file", "window", "start_s", "end_s", "person", "emotion", "confidence")
+# What each modality says alone, and who speaks (after the fused probabilities).
+MODALITY_COLUMNS = ("face_emotion", "face_confidence", "voice_emotion", "voice_confidence", "agreement",
+                    "speaking", "speaking_score")
 TRAILING_COLUMNS = (
     "modalities",
     "face_frames",
@@ -74,9 +78,24 @@ __all__ = [
 # --- Rows -------------------------------------------------------------------------------
 
 
-def columns(labels: Sequence[str] = EMOTIONS) -> list[str]:
-    """The output columns (CSV header, JSON row keys) for a model with these labels."""
-    return [*LEADING_COLUMNS, *(f"p_{label}" for label in labels), *TRAILING_COLUMNS]
+SEGMENT_COLUMNS = ("file", "person", "start_s", "end_s", "emotion", "confidence", "windows", "first_window",
+                   "speaking")
+
+
+def segment_to_dict(segment: Segment) -> dict[str, Any]:
+    """One segment as an ordered dict of SEGMENT_COLUMNS (rounded as rows are)."""
+    return {"file": segment.file, "person": segment.person, "start_s": _rounded(segment.start_s, TIME_DECIMALS),
+            "end_s": _rounded(segment.end_s, TIME_DECIMALS), "emotion": segment.emotion,
+            "confidence": _rounded(segment.confidence, PROB_DECIMALS), "windows": segment.windows,
+            "first_window": segment.first_window, "speaking": segment.speaking}
+
+
+def columns(labels: Sequence[str] = EMOTIONS, modality_probabilities: bool = False) -> list[str]:
+    """The output columns (CSV header, JSON row keys) for a model with these labels; with
+    `modality_probabilities` also each label's probability from the face alone and the voice alone
+    (p_face_*, p_voice_*)."""
+    alone = [f"p_{m}_{label}" for m in ("face", "voice") for label in labels] if modality_probabilities else []
+    return [*LEADING_COLUMNS, *(f"p_{label}" for label in labels), *MODALITY_COLUMNS, *alone, *TRAILING_COLUMNS]
 
 
 def _rounded(value: float | None, decimals: int) -> float | None:
@@ -86,8 +105,9 @@ def _rounded(value: float | None, decimals: int) -> float | None:
     return round(float(value), decimals)
 
 
-def row_to_dict(row: WindowResult, labels: Sequence[str] = EMOTIONS) -> dict[str, Any]:
-    """One window as an ordered dict of `columns(labels)`; missing values are None.
+def row_to_dict(row: WindowResult, labels: Sequence[str] = EMOTIONS, modality_probabilities: bool = False
+                ) -> dict[str, Any]:
+    """One window as an ordered dict of `columns(labels, modality_probabilities)`; missing values are None.
 
     Times are rounded to 3 decimals (ms), probabilities and confidence to 4, the face box
     to 1 (pixels). An empty `error` becomes None. Raises ValueError when the row has
@@ -114,9 +134,20 @@ def row_to_dict(row: WindowResult, labels: Sequence[str] = EMOTIONS) -> dict[str
         int(row.window),
         _rounded(row.start_s, TIME_DECIMALS),
         _rounded(row.end_s, TIME_DECIMALS),
+        row.person,
         row.emotion,
         _rounded(row.confidence, PROB_DECIMALS),
         *probs,
+        row.face_emotion,
+        _rounded(row.face_confidence, PROB_DECIMALS),
+        row.voice_emotion,
+        _rounded(row.voice_confidence, PROB_DECIMALS),
+        row.agreement,
+        row.speaking,
+        _rounded(row.speaking_score, PROB_DECIMALS),
+        *([_rounded(p, PROB_DECIMALS) for p in (row.face_probabilities or [None] * len(labels))]
+          + [_rounded(p, PROB_DECIMALS) for p in (row.voice_probabilities or [None] * len(labels))]
+          if modality_probabilities else []),
         row.modalities,
         int(row.face_frames),
         *(_rounded(v, BOX_DECIMALS) for v in box),
@@ -125,7 +156,7 @@ def row_to_dict(row: WindowResult, labels: Sequence[str] = EMOTIONS) -> dict[str
         row.status,
         row.error or None,
     ]
-    return dict(zip(columns(labels), values))
+    return dict(zip(columns(labels, modality_probabilities), values, strict=True))
 
 
 def _csv_cell(value: Any) -> str:
@@ -216,9 +247,12 @@ class ResultWriter:
     document: ClassVar[bool] = False  # the output is one document of every input (JSON)
     per_file: bool = False  # class default; an instance may override it (per_input)
 
-    def __init__(self, *, model: str = "", labels: Sequence[str] | None = None, per_input: bool | None = None):
+    def __init__(self, *, model: str = "", labels: Sequence[str] | None = None, per_input: bool | None = None,
+                 segments: bool = False, modality_probabilities: bool = False):
         if per_input is not None:
             self.per_file = per_input  # CSV/JSON/JSONL: one file per input in a directory (--output-dir)
+        self.segments = segments  # write segments (a person's consecutive windows of one emotion), not windows
+        self.modality_probabilities = modality_probabilities  # rows also carry p_face_* and p_voice_*
         self.model = model
         self.labels: tuple[str, ...] = tuple(labels) if labels is not None else EMOTIONS
         self._target: str | Path | None = None
@@ -246,7 +280,7 @@ class ResultWriter:
     # -- destination -----------------------------------------------------------------
     def _single_target(self, target: str | Path) -> bool:
         """For per-file writers: is `target` "-" or one file, rather than a directory?"""
-        return str(target) == STDOUT or Path(target).suffix.lower() == self.extension
+        return str(target) == STDOUT or Path(target).suffix.lower() == self.extension.lower()
 
     def output_paths(self, target: str | Path, jobs: Sequence[MediaJob]) -> list[Path]:
         """The files that writing `jobs` to `target` would create (none for "-")."""
@@ -362,7 +396,13 @@ class ResultWriter:
         self.close()
 
     def _rows(self, result: FileResult) -> list[dict[str, Any]]:
-        return [row_to_dict(row, self.labels) for row in result.windows]
+        """The input's rows as dicts: its windows, or with `segments` its segments."""
+        if self.segments:
+            return [segment_to_dict(s) for s in merge(result.windows)]
+        return [row_to_dict(row, self.labels, self.modality_probabilities) for row in result.windows]
+
+    def _columns(self) -> list[str]:
+        return list(SEGMENT_COLUMNS) if self.segments else columns(self.labels, self.modality_probabilities)
 
 
 class CsvWriter(ResultWriter):
@@ -372,7 +412,7 @@ class CsvWriter(ResultWriter):
     extension = ".csv"
 
     def header(self) -> str:
-        return _csv_line(columns(self.labels))
+        return _csv_line(self._columns())
 
     def format_file(self, result: FileResult) -> str:
         return "".join(_csv_line(row.values()) for row in self._rows(result))
@@ -399,8 +439,10 @@ class JsonWriter(ResultWriter):
     extension = ".json"
     document = True
 
-    def __init__(self, *, model: str = "", labels: Sequence[str] | None = None, per_input: bool | None = None):
-        super().__init__(model=model, labels=labels, per_input=per_input)
+    def __init__(self, *, model: str = "", labels: Sequence[str] | None = None, per_input: bool | None = None,
+                 segments: bool = False, modality_probabilities: bool = False):
+        super().__init__(model=model, labels=labels, per_input=per_input, segments=segments,
+                         modality_probabilities=modality_probabilities)
         self._files: list[dict[str, Any]] = []
 
     def format_file(self, result: FileResult) -> str:
@@ -412,7 +454,7 @@ class JsonWriter(ResultWriter):
                 "has_video": info.has_video if info else None,
                 "has_audio": info.has_audio if info else None,
                 "error": result.error or None,
-                "windows": self._rows(result),
+                "segments" if self.segments else "windows": self._rows(result),
             }
         )
         return ""

@@ -379,3 +379,20 @@ print(json.dumps({{"pyplot": "matplotlib.pyplot" in sys.modules,
     assert state["figures"] == 0
     assert not state["pyplot"], "drawing a chart imported matplotlib.pyplot"
     assert all((tmp_path / name).is_file() for name in ("t.png", "d.png", "cm.png"))
+
+
+def test_timeline_has_a_strip_per_person(tmp_path):
+    from dataclasses import replace
+
+    angry, calm = uniform_result("anger"), uniform_result("calm")
+    rows = [replace(r, person=1, speaking=True) for r in angry.windows] + [replace(r, person=2, speaking=False)
+                                                                           for r in calm.windows]
+    result = FileResult(angry.job, angry.info, rows)
+    pixels = read_png(plot_timeline(result, tmp_path / "two.png"), (TIMELINE_SIZE[0], TIMELINE_SIZE[1] + 0.35))
+    classes = emotion_map(pixels)
+    for emotion in ("anger", "calm"):  # each person's strip: one tall, wide run of its colour
+        wide = (classes == EMOTIONS.index(emotion)).sum(axis=1) > 0.3 * pixels.shape[1]
+        assert any(b - a >= 10 for a, b in row_runs(wide)), emotion
+    # the lines are the speaker's: anger's line is high, calm's is low
+    (_, _), anger_line = strip_and_line_rows(pixels, "anger")
+    assert anger_line < pixels.shape[0] * 0.5

@@ -70,3 +70,29 @@ def test_audio_only_recordings(annotator):
                 assert row.face_frames == 0 and row.face_box is None
                 assert row.emotion is not None
         assert result.windows[0].status == STATUS_NO_FACE
+
+
+def test_the_speaker_is_chosen_between_two_real_faces(tmp_path, tiny_checkpoint):
+    """bench/bench_speaker.py's `listening` media, 8 windows: the speaker's side is chosen in at least 7
+    (the benchmark: 78 of 80, docs/BENCHMARKS.md). Its rows are then written as ELAN and TextGrid."""
+    import importlib.util
+    import sys
+
+    import emoannotate
+
+    clips = sorted((DATA / "ravdess" / "Actor_05").glob("*.mp4"))
+    if len(clips) < 2:
+        pytest.skip("fewer than 2 RAVDESS clips in shared/data/ravdess/Actor_05")
+    spec = importlib.util.spec_from_file_location("bench_speaker", Path(__file__).parents[1] / "bench" /
+                                                  "bench_speaker.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_speaker"] = bench
+    spec.loader.exec_module(bench)
+    media = tmp_path / "two.mp4"
+    sides = bench.make_media([bench.load_clip(c) for c in clips[:6]], 8, "listening", media, seed=0)
+    results = emoannotate.annotate(media, model=tiny_checkpoint, faces="all", workers=0, device="cpu",
+                                   output_dir=tmp_path / "out", formats="eaf,textgrid")
+    figures = bench.score(results.records(), sides)
+    assert figures["two_faces_found"] == 8
+    assert figures["speaker_chosen"] >= 7, figures
+    assert (tmp_path / "out" / "two.eaf").is_file() and (tmp_path / "out" / "two.TextGrid").is_file()

@@ -102,11 +102,13 @@ def results() -> list[FileResult]:
 
 def test_columns_follow_labels():
     cols = columns()
-    assert cols[:6] == ["file", "window", "start_s", "end_s", "emotion", "confidence"]
-    assert cols[6:13] == [f"p_{e}" for e in EMOTIONS]
-    assert cols[13:] == ["modalities", "face_frames", "face_x1", "face_y1", "face_x2",
+    assert cols[:7] == ["file", "window", "start_s", "end_s", "person", "emotion", "confidence"]
+    assert cols[7:14] == [f"p_{e}" for e in EMOTIONS]
+    assert cols[14:21] == ["face_emotion", "face_confidence", "voice_emotion", "voice_confidence", "agreement",
+                           "speaking", "speaking_score"]
+    assert cols[21:] == ["modalities", "face_frames", "face_x1", "face_y1", "face_x2",
                          "face_y2", "max_faces", "partial", "status", "error"]
-    assert columns(("a", "b"))[6:8] == ["p_a", "p_b"]
+    assert columns(("a", "b"))[7:9] == ["p_a", "p_b"]
 
 
 def test_row_to_dict_rounds_and_nulls():
@@ -142,7 +144,9 @@ def test_csv_round_trip(tmp_path, results):
     assert rows[0] == {  # written out by hand: what a spreadsheet sees
         "file": "videos/clip.mp4", "window": "0", "start_s": "0.0", "end_s": "3.6", "emotion": "happiness",
         "confidence": "0.82", "p_calm": rest, "p_happiness": "0.82", "p_sadness": rest, "p_anger": rest,
-        "p_fear": rest, "p_disgust": rest, "p_surprise": rest, "modalities": "audio+video", "face_frames": "15",
+        "p_fear": rest, "p_disgust": rest, "p_surprise": rest, "person": "", "face_emotion": "",
+        "face_confidence": "", "voice_emotion": "", "voice_confidence": "", "agreement": "", "speaking": "",
+        "speaking_score": "", "modalities": "audio+video", "face_frames": "15",
         "face_x1": "10.3", "face_y1": "20.0", "face_x2": "110.7", "face_y2": "140.5", "max_faces": "2",
         "partial": "false", "status": "ok", "error": "",
     }
@@ -274,6 +278,10 @@ def test_stdout(fmt, capsys, results):
         assert len(json.loads(text)["files"]) == 1
     elif fmt == "jsonl":
         assert len(text.splitlines()) == 5
+    elif fmt == "eaf":
+        assert text.count("<ALIGNABLE_ANNOTATION ") == 3  # the fused tier; no face/voice readings here
+    elif fmt == "textgrid":
+        assert 'class = "IntervalTier"' in text and text.count("happiness 0.82") == 1
     else:
         assert text.count(" --> ") == 3
 
@@ -335,14 +343,14 @@ def test_format_from_path_errors(name):
 
 
 def test_get_writer_unknown():
-    with pytest.raises(InputError, match="csv, json, jsonl, srt, vtt"):
+    with pytest.raises(InputError, match="csv, json, jsonl, srt, vtt, eaf, textgrid"):
         get_writer("xml")
 
 
 def test_output_dir_writes_one_file_per_input_and_format(tmp_path, results):
     from emoannotate.outputs import Outputs, parse_formats
 
-    assert parse_formats("all") == ("csv", "json", "jsonl", "srt", "vtt", "png")
+    assert parse_formats("all") == ("csv", "json", "jsonl", "srt", "vtt", "eaf", "textgrid", "png")
     assert parse_formats("srt, CSV") == ("csv", "srt")
     with pytest.raises(InputError, match="xml"):
         parse_formats("csv,xml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -13,7 +14,9 @@ from .backbone import FaceBackbone
 from .branches import AudioBranch, VideoBranch
 from .tfusion import TFusion
 
-FACE_CHUNK = 64  # crops per backbone pass at inference: bounds its memory (64 x 3 x 224 x 224 float32 = 38 MB)
+# Crops per backbone pass at inference: bounds the memory of its activations (the first layers of 16
+# crops hold about 50 MB on the CPU; 64 held 150 MB more, at the same speed, docs/BENCHMARKS.md).
+FACE_CHUNK = {"cpu": 16, "cuda": 256}
 
 VIDEO, AUDIO = 0, 1  # modality slots in TFusion
 PATHS = ("bimodal", "video", "audio")  # a window's modality path: both, face only, voice only
@@ -184,11 +187,25 @@ class EmotionNet(nn.Module):
         alone would be 289 MB, and the backbone's activations more (eval-mode layers treat
         each crop alone, so the features do not depend on the chunking).
         """
-        if not self.training and faces.shape[0] > FACE_CHUNK:
-            chunks = range(0, faces.shape[0], FACE_CHUNK)
-            return torch.cat([self.face_features(faces[i:i + FACE_CHUNK]) for i in chunks])
+        chunk = FACE_CHUNK.get(faces.device.type, FACE_CHUNK["cuda"])
+        if not self.training and faces.shape[0] > chunk:
+            return torch.cat([self.face_features(faces[i:i + chunk]) for i in range(0, faces.shape[0], chunk)])
         x = faces.permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, 224, 224) in [0, 1]
         return self.backbone.forward_features(x)
+
+    def window_face_features(self, crops: Sequence[torch.Tensor], device: torch.device) -> torch.Tensor:
+        """`face_features` (K, F) of many windows' crops (each (k_i, 224, 224, 3) uint8, K = sum k_i),
+        moved to `device` and run FACE_CHUNK at a time without first copying them all into one tensor."""
+        chunk = FACE_CHUNK.get(device.type, FACE_CHUNK["cuda"])
+        out, group, size = [], [], 0
+        for c in [*crops, None]:
+            if c is not None:
+                group.append(c)
+                size += c.shape[0]
+            if group and (size >= chunk or c is None):
+                out.append(self.face_features(torch.cat(group).to(device, non_blocking=True)))
+                group, size = [], 0
+        return torch.cat(out)
 
     def forward(self, faces: torch.Tensor | None, face_mask: torch.Tensor,
                 audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
@@ -205,14 +222,22 @@ class EmotionNet(nn.Module):
         audio:      (B, 181, 156) float or None; rows where audio_mask is False are ignored.
         audio_mask: (B,) bool.
         """
+        return self.embed_features(self._frame_features(faces, face_mask), face_mask, audio, audio_mask)
+
+    def _frame_features(self, faces: torch.Tensor | Sequence[torch.Tensor] | None, face_mask: torch.Tensor
+                        ) -> torch.Tensor | None:
+        """Backbone features (B, T, F) of the crops `embed` takes (or a list of each window's found crops,
+        `window_face_features`), zeros where face_mask is False; or None."""
+        if faces is None or not bool(face_mask.any()):
+            return None
         b, t = face_mask.shape
-        frame_feats = None
-        if faces is not None and bool(face_mask.any()):
-            crops = faces if faces.dim() == 4 else faces[face_mask]  # (K, 224, 224, 3)
-            found = self.face_features(crops)  # (K, F)
-            frame_feats = found.new_zeros(b, t, found.shape[1])
-            frame_feats[face_mask] = found
-        return self.embed_features(frame_feats, face_mask, audio, audio_mask)
+        if isinstance(faces, torch.Tensor):
+            found = self.face_features(faces if faces.dim() == 4 else faces[face_mask])  # (K, F)
+        else:
+            found = self.window_face_features(faces, face_mask.device)
+        frame_feats = found.new_zeros(b, t, found.shape[1])
+        frame_feats[face_mask] = found
+        return frame_feats
 
     def forward_features(self, frame_feats: torch.Tensor | None, face_mask: torch.Tensor,
                          audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
@@ -247,6 +272,38 @@ class EmotionNet(nn.Module):
         has_video = face_mask.any(dim=1) if faces is not None else torch.zeros_like(audio_mask)
         has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
         return self.calibrated(self.classifier(emb), emb, modality_path(has_video, has_audio))
+
+    def predict_modalities(self, faces: torch.Tensor | Sequence[torch.Tensor] | None, face_mask: torch.Tensor,
+                           audio: torch.Tensor | None, audio_mask: torch.Tensor
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Calibrated probabilities (B, n_labels) of face and voice together (`predict_proba`), of the
+        face alone and of the voice alone (each on its own path, as a window with only that modality
+        is read), NaN in the rows that lack it. The backbone runs once; the branches and the fusion
+        once per path. Arguments as `embed`; `faces` may also be a list of each window's found crops
+        (on the CPU; moved to the model's device FACE_CHUNK at a time)."""
+        b = face_mask.shape[0]
+        feats = self._frame_features(faces, face_mask)
+        has_video = face_mask.any(dim=1) if feats is not None else torch.zeros_like(audio_mask)
+        has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
+        emb = self.embed_features(feats, face_mask, audio, audio_mask)
+        fused = self.calibrated(self.classifier(emb), emb, modality_path(has_video, has_audio))
+        alone = []
+        for rows, video in ((has_video, True), (has_audio, False)):
+            probs = fused.new_full(fused.shape, float("nan"))
+            if bool(rows.any()):
+                n = int(rows.sum())
+                no = torch.zeros(n, dtype=torch.bool, device=face_mask.device)
+                if video:
+                    assert feats is not None
+                    emb_k = self.embed_features(feats[rows], face_mask[rows], None, no)
+                else:
+                    assert audio is not None
+                    emb_k = self.embed_features(None, torch.zeros_like(face_mask[rows]), audio[rows], ~no)
+                path = modality_path(torch.full_like(no, video), torch.full_like(no, not video))
+                probs[rows] = self.calibrated(self.classifier(emb_k), emb_k, path)
+            alone.append(probs)
+        assert fused.shape[0] == b
+        return fused, alone[0], alone[1]
 
     def distance(self, emb: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
         """Mahalanobis distance (B,) of embeddings (B, d) from the training windows of their paths (B,)."""
