@@ -155,6 +155,65 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, model, model_dir, hop
     sys.exit(EXIT_SOME_FAILED if any(not r.ok or r.warnings for r in results) else EXIT_OK)
 
 
+# --- live --------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--source", required=True, help="What to read: a stream URL (rtsp://, http://, udp://, srt://), a "
+              "file, a capture device (with --input-format, e.g. /dev/video0 and v4l2), or - for a container "
+              "(mpegts, matroska) on stdin.")
+@click.option("--input-format", help="FFmpeg demuxer of the source (v4l2, avfoundation, dshow, mpegts, ...).")
+@click.option("--hop", type=float, default=1.0, show_default=True, help="Seconds between window starts.")
+@click.option("--faces", type=click.Choice(FACE_MODES), default=FACES_SPEAKER, show_default=True,
+              help="Whose face a row reads (as for run).")
+@click.option("--record", type=click.Path(dir_okay=False), help="Also keep the rows in this file (.csv .jsonl "
+              ".json).")
+@click.option("--overwrite", is_flag=True, help="Replace the --record file.")
+@_model_option
+@_model_dir_option
+@_device_option
+@_quiet_option
+@_verbose_option
+def live(source, input_format, hop, faces, record, overwrite, model, model_dir, device, quiet, verbose) -> None:
+    """Annotate a live stream: one JSON line per rolling 3.6 s window on stdout, as soon as the window
+    has ended (run's columns plus wall_time, latency_s and dropped). Stops at the end of the stream
+    or on Ctrl-C."""
+    from .console import setup_logging
+    from .live import LiveOptions, live_rows
+    from .outputs import format_from_path, get_writer
+    from .records import FileResult, MediaJob
+    from .registry import load_model
+
+    setup_logging(verbose, quiet)
+    try:
+        net = load_model(model, device="cpu", model_dir=model_dir)[0]
+        labels = tuple(net.config.labels)
+        writer = None
+        if record:
+            writer = get_writer(format_from_path(record), model=str(model), labels=labels)
+            writer.open(record, overwrite=overwrite)
+        try:
+            job = MediaJob(0, Path(source), "live")
+            def ready() -> None:
+                if not quiet:
+                    where = "standard input" if source == "-" else source
+                    click.echo(f"live: reading {where}; a row every {hop:g} s as windows end (Ctrl-C stops)",
+                               err=True)
+
+            options = LiveOptions(hop_s=hop, faces=faces, device=device, input_format=input_format)
+            for item in live_rows(source, net, options, on_ready=ready):
+                click.echo(json.dumps(item.to_dict(labels), ensure_ascii=False))
+                sys.stdout.flush()
+                if writer is not None:
+                    writer.write_file(FileResult(job, None, [item.row]))
+        finally:
+            if writer is not None:
+                writer.close()
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except EmoannotateError as err:
+        raise _Fatal(str(err)) from err
+
+
 # --- models ------------------------------------------------------------------------------
 
 @main.group()

@@ -47,48 +47,63 @@ def extract_windows(source: str | Path | MediaArrays, windows: Sequence[Window],
     (`people`) and the one whose mouth moves with the voice is read (`speaking`); "all" the
     same, keeping every face's crops. Returns one WindowInput per window, in order.
     """
-    if faces not in FACE_MODES:
-        raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, got {faces!r}")
-    n = FRAMES_PER_WINDOW
+    _check_faces(faces)
     found: dict[int, list[WindowFaces]] = {}  # window -> its faces (largest: the one per-frame largest)
     if has_video:
         detector = detector or default_detector()
-        for window, frames in iter_frames(source, windows, n_frames=n):
-            # frames: 15 x (H, W, 3) uint8 or None
-            if faces == FACES_LARGEST:
-                wf = detector.detect(frames)
-                found[window.index] = [wf] if wf.n_found else []
-            else:
-                found[window.index] = detector.track(frames)
-    feats: dict[int, np.ndarray | None] = {}
-    loudness: dict[int, np.ndarray] = {}
+        for window, frames in iter_frames(source, windows, n_frames=FRAMES_PER_WINDOW):
+            found[window.index] = find_faces(frames, detector, faces)
+    inputs: dict[int, WindowInput] = {}
     if has_audio:
         for window, samples in iter_audio(source, windows):
-            feats[window.index] = audio_features.window_audio_features(samples)  # (181, 156) or None
-            if faces != FACES_LARGEST and len(found.get(window.index, ())) > 0:
-                loudness[window.index] = voice_envelope(samples if feats[window.index] is not None else None, window)
-    inputs = []
-    for w in windows:
-        window_faces = found.get(w.index, [])
-        people: tuple[PersonInput, ...] = ()
-        chosen = 0 if window_faces else None
-        if faces != FACES_LARGEST and window_faces:
-            chosen, scores = choose_speaker(window_faces, loudness.get(w.index, np.zeros(n - 1, np.float32)))
-            people = tuple(PersonInput(f.mask, f.boxes, f.crops if faces == FACES_ALL and k != chosen else None,
-                                       score) for k, (f, score) in enumerate(zip(window_faces, scores)))
-        face = window_faces[chosen] if chosen is not None else None
-        inputs.append(WindowInput(
-            job_index=job_index,
-            window=w,
-            faces=face.crops if face is not None else None,
-            face_mask=face.mask if face is not None else np.zeros(n, bool),
-            face_box=face.representative_box() if face is not None else None,
-            max_faces=max((f.max_faces for f in window_faces), default=0),
-            audio=feats.get(w.index),
-            people=people,
-            speaker=chosen if people else None,
-        ))
-    return inputs
+            inputs[window.index] = assemble(window, found.pop(window.index, []), samples, faces=faces,
+                                            job_index=job_index)
+    return [inputs[w.index] if w.index in inputs else assemble(w, found.pop(w.index, []), None, faces=faces,
+                                                               job_index=job_index) for w in windows]
+
+
+def _check_faces(faces: str) -> None:
+    if faces not in FACE_MODES:
+        raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, got {faces!r}")
+
+
+def find_faces(frames: Sequence[np.ndarray | None], detector: FaceDetector, faces: str = FACES_SPEAKER
+               ) -> list[WindowFaces]:
+    """The faces of one window's frames (15 x (H, W, 3) uint8 RGB, or None past the end): with
+    "largest" the largest face of each frame as one WindowFaces (none without a face), otherwise every
+    face followed through the frames (`FaceDetector.track`), largest first."""
+    if faces == FACES_LARGEST:
+        wf = detector.detect(frames)
+        return [wf] if wf.n_found else []
+    return detector.track(frames)
+
+
+def assemble(window: Window, window_faces: Sequence[WindowFaces], samples: np.ndarray | None, *,
+             faces: str = FACES_SPEAKER, job_index: int = 0) -> WindowInput:
+    """A window's model inputs from its faces (`find_faces`) and its samples (mono, SAMPLE_RATE Hz, from the
+    window's start; None without audio): the voice's features, who speaks, and the face to read.
+    `extract_windows` and `live` both make every window this way."""
+    n = FRAMES_PER_WINDOW
+    feats = audio_features.window_audio_features(samples) if samples is not None else None  # (181, 156) or None
+    people: tuple[PersonInput, ...] = ()
+    chosen = 0 if window_faces else None
+    if faces != FACES_LARGEST and window_faces:
+        loudness = voice_envelope(samples if feats is not None else None, window)
+        chosen, scores = choose_speaker(window_faces, loudness)
+        people = tuple(PersonInput(f.mask, f.boxes, f.crops if faces == FACES_ALL and k != chosen else None,
+                                   score) for k, (f, score) in enumerate(zip(window_faces, scores)))
+    face = window_faces[chosen] if chosen is not None else None
+    return WindowInput(
+        job_index=job_index,
+        window=window,
+        faces=face.crops if face is not None else None,
+        face_mask=face.mask if face is not None else np.zeros(n, bool),
+        face_box=face.representative_box() if face is not None else None,
+        max_faces=max((f.max_faces for f in window_faces), default=0),
+        audio=feats,
+        people=people,
+        speaker=chosen if people else None,
+    )
 
 
 def first_window(duration_s: float) -> Window:

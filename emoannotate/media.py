@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ log = logging.getLogger("emoannotate")
 _SEEK_MIN_S = 2.0  # s, seek instead of decoding from the start when the first window is later
 TAIL_CHECK_S = 10.0  # s before a header's claimed end where probing checks that packets are there
 END_TOLERANCE_S = 1.0  # s, packets ending this much before the claimed end mean the header lies
+REORDER_PACKETS = 16  # a stream's last packets among which its latest end is (B-frames come out of order)
 MAX_BAD_PACKETS = 200  # damaged packets in a row after which a stream is given up
 
 
@@ -102,20 +104,24 @@ def _packet_end(packet) -> float | None:
     ts = packet.pts if packet.pts is not None else packet.dts
     if ts is None or packet.time_base is None:
         return None
-    return float((ts + (packet.duration or 0)) * packet.time_base)
+    return _unwrap(float((ts + (packet.duration or 0)) * packet.time_base), packet.stream)
 
 
 def _last_packet_end(container, streams) -> float | None:
-    """The latest packet end (s) from the container's current position to its end; None when none is read."""
-    end = None
+    """Where the packets from the container's current position to its end stop (s): per stream the end of
+    its last packets (the most of its final REORDER_PACKETS, which B-frames reorder), the latest over the
+    streams; None when none is read. Not the latest over all packets: a stream's first packets may
+    carry wrapped timestamps (MPEG-TS counts in 33 bits, and an encoder's priming before 0 wraps
+    to about 26.5 hours), which would pass for the end of the file."""
+    tails: dict[int, deque[float]] = {}
     try:
         for packet in container.demux(*streams):
             t = _packet_end(packet)
             if t is not None:
-                end = t if end is None else max(end, t)
+                tails.setdefault(packet.stream.index, deque(maxlen=REORDER_PACKETS)).append(t)
     except av.FFmpegError:  # a cut file ends in a read error: what came before it is what there is
         pass
-    return end
+    return max((max(tail) for tail in tails.values()), default=None)
 
 
 def _media_end(container, claimed_s: float) -> float:
@@ -171,10 +177,28 @@ def _decoded_duration(container) -> float:
     return end
 
 
+MPEG_WRAP_S = 2**33 / 90000  # s: MPEG-TS/PS timestamps count 90 kHz ticks in 33 bits (26.5 hours)
+_WRAPPING_FORMATS = ("mpegts", "mpeg", "mpegvideo")
+
+
+def _unwrap(t: float, stream) -> float:
+    """A stream time (s) with the 33-bit wrap of MPEG-TS/PS undone: a time in the upper half of the clock
+    is one just before 0 (an audio encoder's priming, written as -1090 ticks, reads as 26.5 hours)."""
+    names = (getattr(stream.container.format, "name", "") or "").split(",")
+    if t > MPEG_WRAP_S / 2 and any(n in _WRAPPING_FORMATS for n in names):
+        return t - MPEG_WRAP_S
+    return t
+
+
+def _frame_time(frame, stream) -> float:
+    """A decoded frame's time (s, stream clock, unwrapped); 0 without a timestamp."""
+    return _unwrap(float(frame.time), stream) if frame.time is not None else 0.0
+
+
 def _stream_origin(stream) -> float:
     """Time (s) of the stream's first timestamp."""
     if stream.start_time is not None and stream.time_base is not None:
-        return float(stream.start_time * stream.time_base)
+        return _unwrap(float(stream.start_time * stream.time_base), stream)
     return 0.0
 
 
@@ -242,7 +266,7 @@ def iter_window_frames(
                 container.seek(int((targets[0][0] - 1.0 + origin) / stream.time_base), stream=stream, backward=True)
             prev = None  # (time, frame) shown before the current one
             for frame in _decoded(container, stream, path):
-                t = (frame.time if frame.time is not None else 0.0) - origin
+                t = _frame_time(frame, stream) - origin
                 while ti < len(targets) and targets[ti][0] < t:
                     chosen = prev[1] if prev is not None else frame
                     _, wi, fi = targets[ti]
@@ -311,7 +335,7 @@ def iter_window_audio(
                 if not started:
                     if in_frame is None:
                         break
-                    t0 = (in_frame.time if in_frame.time is not None else 0.0) - origin
+                    t0 = _frame_time(in_frame, stream) - origin
                     buf_start = max(0, round(t0 * sample_rate))
                     started = True
                 for out in resampler.resample(in_frame):

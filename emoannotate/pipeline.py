@@ -247,6 +247,19 @@ class Annotator:
         fused, face, voice = (p.float().cpu().numpy() for p in probs)
         return fused, face, voice
 
+    def rows(self, items: Sequence[tuple[MediaJob, WindowInput, list[int]]]) -> list[list[WindowResult]]:
+        """The rows of windows, each given with its input and its people's person ids (`PersonLinker`),
+        in one model batch: per window one row, or with faces="all" one per person (in person order)."""
+        views = [(i, v) for i, (_, x, ids) in enumerate(items) for v in self._views(x, ids)]
+        ready = [v for _, v in views if v.input.has_video or v.input.has_audio]
+        probs = self.predict_modalities([v.input for v in ready])
+        by_view = {id(v): k for k, v in enumerate(ready)}
+        out: list[list[WindowResult]] = [[] for _ in items]
+        for i, v in views:
+            k = by_view.get(id(v))
+            out[i].append(self._row(items[i][0], v, None if k is None else tuple(p[k] for p in probs)))
+        return out
+
     def _views(self, x: WindowInput, person_ids: list[int]) -> list[_View]:
         """What the model reads of one window: its chosen face (with the voice), and with `--faces all`
         every other person's face alone as well, in person order."""
@@ -322,18 +335,9 @@ class Annotator:
             persons[id(x)] = by_index[x.job_index].people.link(x) if x.people else []
 
         def flush(chunk: list[WindowInput]) -> None:
-            views = [(x, v) for x in chunk for v in self._views(x, persons.pop(id(x), []))]
-            ready = [v for _, v in views if v.input.has_video or v.input.has_audio]
-            probs = self.predict_modalities([v.input for v in ready])
-            by_view = {id(v): k for k, v in enumerate(ready)}
-            for x in chunk:
-                state = by_index[x.job_index]
-                state.rows[x.window.index] = []
-            for x, v in views:
-                k = by_view.get(id(v))
-                state = by_index[x.job_index]
-                state.rows[x.window.index].append(
-                    self._row(state.job, v, None if k is None else tuple(p[k] for p in probs)))
+            items = [(by_index[x.job_index].job, x, persons.pop(id(x), [])) for x in chunk]
+            for x, rows in zip(chunk, self.rows(items)):
+                by_index[x.job_index].rows[x.window.index] = rows
             for ji in dict.fromkeys(x.job_index for x in chunk):
                 hook.advance(by_index[ji].job, sum(x.job_index == ji for x in chunk))
 

@@ -13,7 +13,9 @@ from synth import (
     TONE_AMPLITUDE,
     TONE_HZ,
     WAV_TONE_HZ,
+    flat_frame,
     gray_level,
+    sine,
     write_media,
 )
 
@@ -258,3 +260,18 @@ def test_audio_needs_an_audio_stream(video_without_audio):
     with pytest.raises(MediaError, match="no audio stream") as err:
         list(iter_window_audio(video_without_audio, [Window(0, 0.0, 3.6)]))
     assert str(video_without_audio) in str(err.value)
+
+
+def test_mpeg_ts_with_wrapped_audio_priming(tmp_path):
+    """PyAV's AAC encoder primes before 0; MPEG-TS writes that as a 33-bit timestamp just under 2^33 (26.5
+    hours). The file is what it is: 4 s, its audio where it belongs."""
+    path = write_media(tmp_path / "clip.ts", duration_s=12.0, frame_fn=lambda i: flat_frame(i % 40),
+                       audio_fn=sine(TONE_HZ))
+    with av.open(str(path)) as c:
+        assert c.duration / av.time_base > 90000  # the header does claim 26.5 hours
+    info = probe(path)
+    assert info.duration_s == pytest.approx(12.0, abs=0.1)
+    windows = plan_windows(info.duration_s)
+    assert len(windows) == 4
+    for _, samples in iter_window_audio(path, windows[:3]):
+        assert samples.size == WINDOW_SAMPLES and np.sqrt(np.mean(samples**2)) > 0.1  # the tone, not silence
