@@ -96,3 +96,57 @@ def test_the_speaker_is_chosen_between_two_real_faces(tmp_path, tiny_checkpoint)
     assert figures["two_faces_found"] == 8
     assert figures["speaker_chosen"] >= 7, figures
     assert (tmp_path / "out" / "two.eaf").is_file() and (tmp_path / "out" / "two.TextGrid").is_file()
+
+
+def test_live_on_real_clips_at_real_time(tmp_path, tiny_checkpoint):
+    """Three RAVDESS Actor 05 clips in a row, then 4 s without a face while another clip's voice goes on,
+    as MPEG-TS fed to `live --source -` at real-time speed: a row per second, each soon after its window
+    ends; the face-less end read from the voice alone."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import numpy as np
+    from synth import write_media
+
+    clips = sorted((DATA / "ravdess" / "Actor_05").glob("*.mp4"))
+    if len(clips) < 4:
+        pytest.skip("fewer than 4 RAVDESS clips in shared/data/ravdess/Actor_05")
+    bench_dir = Path(__file__).parents[1] / "bench"
+    modules = {}
+    for name in ("bench_speaker", "bench_live"):
+        spec = importlib.util.spec_from_file_location(name, bench_dir / f"{name}.py")
+        modules[name] = importlib.util.module_from_spec(spec)
+        sys.modules[name] = modules[name]
+        spec.loader.exec_module(modules[name])
+    loaded = [modules["bench_speaker"].load_clip(c) for c in clips[:4]]
+    frames = np.concatenate([c.frames for c in loaded[:3]])
+    faces_until = len(frames) / modules["bench_speaker"].FPS
+    grey = np.full_like(frames[:1], 110)
+    frames = np.concatenate([frames, np.repeat(grey, round(4.0 * modules["bench_speaker"].FPS), axis=0)])
+    audio = np.concatenate([*(c.audio for c in loaded[:3]), loaded[3].audio, loaded[3].audio])
+    rate = modules["bench_speaker"].RATE
+    seconds = len(frames) / modules["bench_speaker"].FPS
+    stream = write_media(tmp_path / "real.ts", duration_s=seconds, frame_fn=lambda i: frames[min(i, len(frames) - 1)],
+                         size=(frames.shape[2], frames.shape[1]), fps=modules["bench_speaker"].FPS,
+                         audio_fn=lambda t: audio[np.minimum((t * rate).astype(int), audio.size - 1)],
+                         audio_rate=rate)
+    cmd = [sys.executable, "-m", "emoannotate", "live", "--source", "-", "--model", str(tiny_checkpoint),
+           "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert "live: reading" in proc.stderr.readline().decode()
+    start = time.monotonic()
+    threading.Thread(target=modules["bench_live"].feed, args=(proc, stream.read_bytes(), seconds), daemon=True).start()
+    lines = [(time.monotonic() - start, json.loads(line)) for line in proc.stdout]
+    assert proc.wait(timeout=60) == 0, proc.stderr.read().decode()[-2000:]
+    rows = [r for _, r in lines]
+    assert len(rows) + sum(r["dropped"] for r in rows) == int(seconds - 3.6) + 1
+    assert all(arrived >= r["end_s"] - 0.5 for arrived, r in lines)
+    assert np.median([r["latency_s"] for r in rows]) < 2.0
+    with_face = [r for r in rows if r["end_s"] <= faces_until]
+    assert with_face and all(r["modalities"] == "audio+video" for r in with_face)
+    no_face = [r for r in rows if r["start_s"] >= faces_until]
+    assert no_face and all(r["modalities"] == "audio" and r["status"] == "no_face" for r in no_face)
