@@ -104,9 +104,9 @@ def print_summary(console: Console, results: Sequence[FileResult], where: str) -
             people.add_row(r.job.path.name, str(s.person), str(s.windows), f"{s.speaking_s:.1f}", shares or "-",
                            disagree)
         console.print(people)
-    console.print(table)
     n_fail = sum(not r.ok for r in results)
     n_retried = sum(bool(r.warnings) for r in results)
-    console.print(f"{sum(len(r.windows) for r in results)} windows from {len(results)} input(s) written to {where}"
+    n_windows = sum(len({w.window for w in r.windows}) for r in results)  # rows: one per person with --faces all
+    console.print(f"{n_windows} windows from {len(results)} input(s) written to {where}"
                   + (f"; [red]{n_fail} input(s) failed[/]" if n_fail else "")
                   + (f"; [yellow]{n_retried} input(s) read again after a worker process died[/]" if n_retried else ""))

@@ -88,39 +88,8 @@ class FaceDetector:
         too. Faces in interviews barely move in 0.24 s: this finds the same boxes (IoU 0.96 on
         the RAVDESS clips, docs/BENCHMARKS.md) for a third of the cost.
         """
-        n = len(frames)
-        crops = np.zeros((n, size, size, 3), np.uint8)
-        mask = np.zeros(n, bool)
-        boxes = np.full((n, 4), np.nan, np.float32)
-        available = {i: f for i, f in enumerate(frames) if f is not None}
-        present = list(available)
-        if not present:
-            return WindowFaces(crops, mask, boxes, 0)
-        h, w = available[present[0]].shape[:2]
-        if min(h, w) < self.min_face_px:  # no face of the smallest size MTCNN looks for fits in the frame
-            return WindowFaces(crops, mask, boxes, 0)
-        keys = sorted({i for i in present if i % self.key_every == 0} | {present[0], present[-1]})
-        found, max_faces = self._largest({i: available[i] for i in keys})
-        todo = []
-        for a, b in zip(keys, keys[1:]):
-            between = [i for i in present if a < i < b]
-            if not between:
-                continue
-            if a in found and b in found and box_iou(found[a], found[b]) >= MIN_TRACK_IOU:
-                for i in between:
-                    t = (i - a) / (b - a)
-                    found[i] = ((1 - t) * found[a] + t * found[b]).astype(np.float32)
-            else:
-                todo += between
-        if todo:
-            more, most = self._largest({i: available[i] for i in todo})
-            found.update(more)
-            max_faces = max(max_faces, most)
-        for i, box in found.items():
-            crop = crop_face(available[i], box, size=size)
-            if crop is not None:
-                crops[i], mask[i], boxes[i] = crop, True, box
-        return WindowFaces(crops, mask, boxes, max_faces)
+        available, found, max_faces = self._window_boxes(frames, largest=True)
+        return _cut(len(frames), available, {i: boxes[0] for i, boxes in found.items()}, max_faces, size)
 
     def track(self, frames: Sequence[np.ndarray | None], *, size: int = FACE_SIZE) -> list[WindowFaces]:
         """Every face in a window, each followed through its frames: one WindowFaces per face, largest first.
@@ -132,15 +101,43 @@ class FaceDetector:
         best match first). A window with one face gets exactly the crops and boxes of `detect`.
         `max_faces` of each is the most faces seen in one frame.
         """
+        available, found, max_faces = self._window_boxes(frames, largest=False)
+        faces: list[dict[int, np.ndarray]] = []  # per face: frame -> box
+        for i in sorted(found):
+            boxes = found[i]
+            linked: dict[int, int] = {}
+            if faces:
+                last = np.stack([face[max(face)] for face in faces])
+                linked = dict(_match(boxes, last, MIN_LINK_IOU))
+            for k, box in enumerate(boxes):
+                if k in linked:
+                    faces[linked[k]][i] = box
+                else:
+                    faces.append({i: box})
+        out = [_cut(len(frames), available, face, max_faces, size) for face in faces]
+        return sorted((f for f in out if f.n_found), key=lambda f: -f.mean_area)
+
+    def _window_boxes(self, frames: Sequence[np.ndarray | None], *, largest: bool
+                      ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], int]:
+        """The frames there are (index -> frame), the face boxes of each frame that has any (index ->
+        (k, 4) float32 x1, y1, x2, y2 in source pixels, largest first; k = 1 with `largest`), on key
+        frames by MTCNN and between them interpolated or detected (see `detect`), and the most
+        faces MTCNN saw in one frame."""
         available = {i: f for i, f in enumerate(frames) if f is not None}
         present = list(available)
         if not present:
-            return []
+            return available, {}, 0
         h, w = available[present[0]].shape[:2]
-        if min(h, w) < self.min_face_px:
-            return []
+        if min(h, w) < self.min_face_px:  # no face of the smallest size MTCNN looks for fits in the frame
+            return available, {}, 0
+
+        def run(idx: Sequence[int]) -> tuple[dict[int, np.ndarray], int]:
+            every = {i: b for i, b in self._detect({i: available[i] for i in idx}).items() if len(b)}
+            most = max((len(b) for b in every.values()), default=0)
+            return ({i: b[:1] for i, b in every.items()} if largest else every), most
+
         keys = sorted({i for i in present if i % self.key_every == 0} | {present[0], present[-1]})
-        found = self._all({i: available[i] for i in keys})  # frame -> (k, 4) boxes, largest first
+        found, max_faces = run(keys)
         todo = []
         for a, b in zip(keys, keys[1:]):
             between = [i for i in present if a < i < b]
@@ -155,46 +152,14 @@ class FaceDetector:
             else:
                 todo += between
         if todo:
-            found.update(self._all({i: available[i] for i in todo}))
-        faces: list[dict[int, np.ndarray]] = []  # per face: frame -> box
-        for i in sorted(found):
-            boxes = found[i]
-            linked: dict[int, int] = {}
-            if faces:
-                last = np.stack([face[max(face)] for face in faces])
-                linked = dict(_match(boxes, last, MIN_LINK_IOU))
-            for k, box in enumerate(boxes):
-                if k in linked:
-                    faces[linked[k]][i] = box
-                else:
-                    faces.append({i: box})
-        max_faces = max((len(b) for b in found.values()), default=0)
-        out = []
-        for face in faces:
-            crops = np.zeros((len(frames), size, size, 3), np.uint8)
-            mask = np.zeros(len(frames), bool)
-            boxes = np.full((len(frames), 4), np.nan, np.float32)
-            for i, box in face.items():
-                crop = crop_face(available[i], box, size=size)
-                if crop is not None:
-                    crops[i], mask[i], boxes[i] = crop, True, box
-            if mask.any():
-                out.append(WindowFaces(crops, mask, boxes, max_faces))
-        return sorted(out, key=lambda f: -f.mean_area)
-
-    def _all(self, frames: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-        """MTCNN on these frames (one batch): every face's box per frame that has one, (k, 4) float32
-        x1, y1, x2, y2 in source pixels, largest first."""
-        return {i: boxes for i, boxes in self._detect(frames).items() if len(boxes)}
-
-    def _largest(self, frames: dict[int, np.ndarray]) -> tuple[dict[int, np.ndarray], int]:
-        """MTCNN on these frames (one batch): the largest face's box per frame that has one, and the
-        most faces seen in one frame. Boxes are (4,) float32 x1, y1, x2, y2 in source pixels."""
-        every = self._all(frames)
-        return {i: boxes[0] for i, boxes in every.items()}, max((len(b) for b in every.values()), default=0)
+            more, most = run(todo)
+            found.update(more)
+            max_faces = max(max_faces, most)
+        return available, found, max_faces
 
     def _detect(self, frames: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-        """MTCNN on these frames: per frame, the boxes (k, 4) it is sure of, largest first (k may be 0)."""
+        """MTCNN on these frames (one batch): per frame, the boxes (k, 4) it is sure of, largest first
+        (k may be 0), float32 x1, y1, x2, y2 in source pixels."""
         first = next(iter(frames.values()))
         h, w = first.shape[:2]
         scale = min(1.0, self.detect_max_side / max(h, w))
@@ -220,6 +185,20 @@ class FaceDetector:
         h, w = frame.shape[:2]
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
+
+
+def _cut(n: int, available: dict[int, np.ndarray], boxes: dict[int, np.ndarray], max_faces: int,
+         size: int) -> WindowFaces:
+    """The WindowFaces of one face over a window's n frames: its `boxes` (frame -> (4,)) cut from the
+    `available` frames; a box that is empty once clipped to the frame counts as no face."""
+    crops = np.zeros((n, size, size, 3), np.uint8)
+    mask = np.zeros(n, bool)
+    out = np.full((n, 4), np.nan, np.float32)
+    for i, box in boxes.items():
+        crop = crop_face(available[i], box, size=size)
+        if crop is not None:
+            crops[i], mask[i], out[i] = crop, True, box
+    return WindowFaces(crops, mask, out, max_faces)
 
 
 def _match(a: np.ndarray, b: np.ndarray, min_iou: float) -> list[tuple[int, int]]:

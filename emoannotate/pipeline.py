@@ -305,7 +305,6 @@ class Annotator:
                             face_probabilities=face_top[2], voice_emotion=voice_top[0],
                             voice_confidence=voice_top[1], voice_probabilities=voice_top[2])
 
-
     def _n_workers(self, n_windows: int) -> int:
         w = self.options.workers
         if w is None:  # a worker costs a second or more to start: only worth it for real work

@@ -214,3 +214,4 @@ def test_real_process(tiny_checkpoint, audio_wav, tmp_path):
     rows = read_csv(proc.stdout)
     assert [r["status"] for r in rows] == ["no_face", "too_short"]
     assert "windows from 1 input(s)" in squash(proc.stderr)
+    assert proc.stderr.count("emoannotate summary") == 1  # the table is printed once

@@ -268,8 +268,13 @@ class EmotionNet(nn.Module):
     def predict_proba(self, faces: torch.Tensor | None, face_mask: torch.Tensor,
                       audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
         """Calibrated probabilities (B, n_labels) (see the class docstring)."""
-        emb = self.embed(faces, face_mask, audio, audio_mask)
-        has_video = face_mask.any(dim=1) if faces is not None else torch.zeros_like(audio_mask)
+        return self._fused_proba(self._frame_features(faces, face_mask), face_mask, audio, audio_mask)
+
+    def _fused_proba(self, feats: torch.Tensor | None, face_mask: torch.Tensor, audio: torch.Tensor | None,
+                     audio_mask: torch.Tensor) -> torch.Tensor:
+        """`predict_proba` from backbone features (B, T, F), each window on the path of what it has."""
+        emb = self.embed_features(feats, face_mask, audio, audio_mask)
+        has_video = face_mask.any(dim=1) if feats is not None else torch.zeros_like(audio_mask)
         has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
         return self.calibrated(self.classifier(emb), emb, modality_path(has_video, has_audio))
 
@@ -281,12 +286,10 @@ class EmotionNet(nn.Module):
         is read), NaN in the rows that lack it. The backbone runs once; the branches and the fusion
         once per path. Arguments as `embed`; `faces` may also be a list of each window's found crops
         (on the CPU; moved to the model's device FACE_CHUNK at a time)."""
-        b = face_mask.shape[0]
         feats = self._frame_features(faces, face_mask)
+        fused = self._fused_proba(feats, face_mask, audio, audio_mask)
         has_video = face_mask.any(dim=1) if feats is not None else torch.zeros_like(audio_mask)
         has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
-        emb = self.embed_features(feats, face_mask, audio, audio_mask)
-        fused = self.calibrated(self.classifier(emb), emb, modality_path(has_video, has_audio))
         alone = []
         for rows, video in ((has_video, True), (has_audio, False)):
             probs = fused.new_full(fused.shape, float("nan"))
@@ -302,7 +305,6 @@ class EmotionNet(nn.Module):
                 path = modality_path(torch.full_like(no, video), torch.full_like(no, not video))
                 probs[rows] = self.calibrated(self.classifier(emb_k), emb_k, path)
             alone.append(probs)
-        assert fused.shape[0] == b
         return fused, alone[0], alone[1]
 
     def distance(self, emb: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
