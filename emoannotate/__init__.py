@@ -28,7 +28,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from .constants import EMOTIONS  # noqa: E402
 
 _LAZY = {
-    "annotate": "api", "Results": "api",
+    "annotate": "api", "Results": "api", "load_results": "api",
     "Annotator": "pipeline", "RunOptions": "pipeline",
     "ProgressHook": "hooks",
     "FileResult": "records", "MediaArrays": "records", "WindowResult": "records",

@@ -96,6 +96,30 @@ class Results(list[FileResult]):
                 outputs.write(result)
 
 
+    def report(self, out_dir: str | Path, *, media_root: str | Path | None = None, overwrite: bool = False
+               ) -> list[Path]:
+        """Write the HTML report: a page per input that plays it beside its emotion timeline, and
+        index.html (see `report.write_report`); returns the paths, index first."""
+        from .report import write_report
+
+        return write_report(self, out_dir, labels=self.labels, media_root=media_root, overwrite=overwrite)
+
+
+def load_results(paths: str | Path | Sequence[str | Path]) -> Results:
+    """Read outputs of `run` back (CSV, JSON or JSONL files of window rows; several are joined in order)."""
+    from .readers import read_results
+
+    results = Results(model="", labels=())
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        found, labels = read_results(path)
+        if results.labels and labels != results.labels:
+            raise InputError(f"{path}: its labels {', '.join(labels)} are not those of the files before it "
+                             f"({', '.join(results.labels)}); give outputs of one model")
+        results.labels = labels
+        results.extend(found)
+    return results
+
+
 def make_jobs(inputs: Inputs, *, stdin: TextIO | None = None) -> list[MediaJob]:
     """Inputs as jobs: paths, folders, globs and "-" through `discover`; MediaArrays kept as they are."""
     items = [inputs] if isinstance(inputs, (str, Path, MediaArrays)) else list(inputs)
@@ -131,7 +155,8 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
              model_dir: str | Path | None = None,
              out: str | Path | None = None, format: str | None = None,
              output_dir: str | Path | None = None, formats: str | Sequence[str] = "csv",
-             srt_dir: str | Path | None = None, charts_dir: str | Path | None = None, overwrite: bool = False,
+             srt_dir: str | Path | None = None, charts_dir: str | Path | None = None,
+             report_dir: str | Path | None = None, media_root: str | Path | None = None, overwrite: bool = False,
              resume: bool = False, progress: bool = False, hook: ProgressHook | None = None,
              stdin: TextIO | None = None,
              on_result: Callable[[FileResult], None] | None = None) -> Results:
@@ -161,6 +186,8 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
     out, format : also write every row to one file (.csv .json .jsonl, or "-" for stdout) as inputs finish.
     output_dir, formats : also write one file per input and format ("csv,json,jsonl,srt,vtt,png" or "all").
     srt_dir, charts_dir : one SRT per input / timeline PNGs and distribution.png (older options).
+    report_dir, media_root : also write the HTML report there when the run ends (a page per input that plays
+        it beside its timeline, and index.html); `media_root`: where the pages find the inputs.
     overwrite : replace existing output files (refused otherwise, before any work).
     resume : continue an interrupted run with the same outputs: inputs it finished (and that have not
         changed since) are not read again; the outputs come out as an uninterrupted run writes them.
@@ -178,12 +205,12 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
     net = model if isinstance(model, EmotionNet) else load_model(model, device="cpu", model_dir=model_dir)[0]
     labels = tuple(net.config.labels)
     name = str(model) if not isinstance(model, EmotionNet) else "(in memory)"
-    writing = any(x is not None for x in (out, output_dir, srt_dir, charts_dir))
+    writing = any(x is not None for x in (out, output_dir, srt_dir, charts_dir, report_dir))
     if resume and not writing:
         raise InputError("resume continues writing outputs: give out= or output_dir=")
     outputs = Outputs(out=out, out_format=format, output_dir=output_dir, formats=formats, srt_dir=srt_dir,
                       charts_dir=charts_dir, model=name, labels=labels, overwrite=overwrite,
-                      resume=resume, segments=segments,
+                      resume=resume, report_dir=report_dir, media_root=media_root, segments=segments,
                       modality_probabilities=modality_probabilities) if writing else None
     done: dict[int, FileResult] = {}
     if outputs is not None:

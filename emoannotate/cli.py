@@ -84,6 +84,10 @@ _verbose_option = click.option("-v", "--verbose", count=True, help="More log out
 @click.option("--srt-dir", help="Write one SRT subtitle file per input here.")
 @click.option("--charts-dir", help="Write per-input timeline charts and a "
               "distribution chart (PNG) here.")
+@click.option("--report-dir", help="Write the HTML report here when the run ends: a page per input that plays it "
+              "beside its emotion timeline, and index.html (see `emoannotate report`).")
+@click.option("--media-root", help="With --report-dir: where the report's pages find the inputs (default: where "
+              "they are now).")
 @_model_option
 @_model_dir_option
 @click.option("--hop", type=float, default=WINDOW_SECONDS, show_default=True, help="Seconds between window starts.")
@@ -107,7 +111,8 @@ _verbose_option = click.option("-v", "--verbose", count=True, help="More log out
               "finished are not read again (a changed input, model or option is redone).")
 @_quiet_option
 @_verbose_option
-def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, model, model_dir, hop, min_window, batch_size, device,
+def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, report_dir, media_root, model, model_dir, hop, min_window,
+        batch_size, device,
         workers, threads, no_amp, faces, segments, modality_probabilities, overwrite, resume, quiet,
         verbose) -> None:
     """Annotate INPUTS (files, folders, glob patterns, or - to read paths from stdin).
@@ -122,8 +127,10 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, model, model_dir, hop
     from .console import print_summary, setup_logging, stderr_console
 
     setup_logging(verbose, quiet)
-    if out is None and output_dir is None and srt_dir is None and charts_dir is None:
+    if out is None and output_dir is None and srt_dir is None and charts_dir is None and report_dir is None:
         raise click.UsageError("give an output: --out FILE (or - for stdout) and/or --output-dir DIR")
+    if media_root is not None and report_dir is None:
+        raise click.UsageError("--media-root is where the report's pages find the inputs: give --report-dir too")
     done: list = []
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -133,7 +140,8 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, model, model_dir, hop
             modality_probabilities=modality_probabilities, model_dir=model_dir,
             out=out,
             format=fmt if output_dir is None else None, output_dir=output_dir, formats=fmt or "csv",
-            srt_dir=srt_dir, charts_dir=charts_dir, overwrite=overwrite, resume=resume, progress=not quiet,
+            srt_dir=srt_dir, charts_dir=charts_dir, report_dir=report_dir, media_root=media_root, overwrite=overwrite,
+            resume=resume, progress=not quiet,
             on_result=done.append)
     except (KeyboardInterrupt, _Terminated) as stop:
         how = "with --resume" if not resume else "again"
@@ -149,8 +157,8 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, model, model_dir, hop
     finally:
         signal.signal(signal.SIGTERM, previous)
     if not quiet:
-        where = ", ".join(str(x) for x in (out if out != "-" else "standard output", output_dir, srt_dir, charts_dir)
-                          if x)
+        where = ", ".join(str(x) for x in (out if out != "-" else "standard output", output_dir, srt_dir, charts_dir,
+                                           report_dir and f"{report_dir}/index.html") if x)
         print_summary(stderr_console(), results, where)
     sys.exit(EXIT_SOME_FAILED if any(not r.ok or r.warnings for r in results) else EXIT_OK)
 
@@ -212,6 +220,47 @@ def live(source, input_format, hop, faces, record, overwrite, model, model_dir, 
         sys.exit(EXIT_INTERRUPTED)
     except EmoannotateError as err:
         raise _Fatal(str(err)) from err
+
+
+# --- report ------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the pages: one per input and index.html.")
+@click.option("--media-root", type=click.Path(file_okay=False), help="Where the inputs are, when not where the run "
+              "found them (the rows' file names are taken relative to it): the pages link the media from here.")
+@click.option("--overwrite", is_flag=True, help="Replace existing pages.")
+@_quiet_option
+def report(results, out_dir, media_root, overwrite, quiet) -> None:
+    """Make the HTML report of RESULTS (CSV, JSON or JSONL outputs of `run`, one or more).
+
+    One page per input plays the video (or audio) beside its emotion timeline: the 7
+    probabilities stacked over time with a playhead that follows playback (click or use the
+    arrow keys to seek), the current window's emotion, confidence and modality, the face box
+    over the video, face-alone and voice-alone lanes per person, the segments, and a summary
+    that follows the filters. index.html lists every input. The pages need no network: open
+    them straight from disk.
+    """
+    from .api import load_results
+
+    try:
+        loaded = load_results(list(results))
+        paths = loaded.report(out_dir, media_root=media_root, overwrite=overwrite)
+    except EmoannotateError as err:
+        raise _Fatal(str(err)) from err
+    if not quiet:
+        missing = sum(1 for r in loaded if not _media_found(r, media_root))
+        click.echo(f"report: {len(paths) - 1} page(s) and {paths[0]}", err=True)
+        if missing:
+            click.echo(f"report: {missing} input(s) not found where the pages look for them; give --media-root "
+                       "where the inputs are", err=True)
+
+
+def _media_found(result, media_root) -> bool:
+    from .report import media_path
+
+    return media_path(result.windows[0].file if result.windows else str(result.job.path), media_root).is_file()
 
 
 # --- models ------------------------------------------------------------------------------

@@ -92,9 +92,10 @@ class Outputs:
                  output_dir: str | Path | None = None, formats: str | Sequence[str] = (),
                  srt_dir: str | Path | None = None, charts_dir: str | Path | None = None,
                  model: str = "", labels: Sequence[str] | None = None, overwrite: bool = False,
-                 resume: bool = False, segments: bool = False, modality_probabilities: bool = False) -> None:
+                 resume: bool = False, segments: bool = False, modality_probabilities: bool = False,
+                 report_dir: str | Path | None = None, media_root: str | Path | None = None) -> None:
         kinds = dict(segments=segments, modality_probabilities=modality_probabilities)
-        if out is None and output_dir is None and srt_dir is None and charts_dir is None:
+        if out is None and output_dir is None and srt_dir is None and charts_dir is None and report_dir is None:
             raise InputError("nowhere to write: give an output file (--out) or an output folder (--output-dir)")
         self.overwrite, self.resume = overwrite, resume
         self.writers: list[tuple[ResultWriter, str | Path]] = []
@@ -114,7 +115,9 @@ class Outputs:
             self.charts.append((Path(output_dir), ".png"))
         if charts_dir is not None:
             self.charts.append((Path(charts_dir), "_timeline.png"))
-        self.manifest_path = _manifest_path(out, output_dir, srt_dir, charts_dir)
+        self.report_dir = Path(report_dir) if report_dir is not None else None
+        self.media_root, self.labels = media_root, tuple(labels) if labels else None
+        self.manifest_path = _manifest_path(out, output_dir, srt_dir, charts_dir, report_dir)
         if resume and self.manifest_path is None:
             raise InputError("--resume needs an output file or folder to resume; standard output cannot be resumed")
         self.manifest: Manifest | None = None
@@ -130,6 +133,10 @@ class Outputs:
         found = [p for writer, target in self.writers for p in writer.output_paths(target, jobs)]
         for folder, suffix in self.charts:
             found += [folder / f"{job.key}{suffix}" for job in jobs] + [folder / "distribution.png"]
+        if self.report_dir is not None:
+            from .report import report_paths
+
+            found += report_paths([str(job.path) for job in jobs], self.report_dir)
         return found
 
     def check(self, jobs: Sequence[MediaJob]) -> None:
@@ -144,6 +151,11 @@ class Outputs:
             seen |= paths
         for folder, suffix in self.charts:
             for path in [folder / f"{job.key}{suffix}" for job in jobs] + [folder / "distribution.png"]:
+                check_can_write(path, replace)
+        if self.report_dir is not None:
+            from .report import report_paths
+
+            for path in report_paths([str(job.path) for job in jobs], self.report_dir):
                 check_can_write(path, replace)
         every = self.paths(jobs) + ([self.manifest_path] if self.manifest_path else [])
         for path in every:
@@ -198,14 +210,20 @@ class Outputs:
 
                 for folder, _ in self.charts:
                     plot_distribution(self._results, folder / "distribution.png", overwrite=True)
+            if self.report_dir is not None and self._results:
+                from .constants import EMOTIONS
+                from .report import write_report
+
+                write_report(self._results, self.report_dir, labels=self.labels or EMOTIONS,
+                             media_root=self.media_root, overwrite=True)
 
 
 def _manifest_path(out: str | Path | None, output_dir: str | Path | None, srt_dir: str | Path | None,
-                   charts_dir: str | Path | None) -> Path | None:
+                   charts_dir: str | Path | None, report_dir: str | Path | None = None) -> Path | None:
     """Where the resume manifest of these outputs lives: beside the output file, else in the first folder."""
     if out is not None and str(out) != STDOUT:
         return Path(out).with_name(f".{Path(out).name}.emoannotate.jsonl")
-    folder = next((f for f in (output_dir, srt_dir, charts_dir) if f is not None), None)
+    folder = next((f for f in (output_dir, srt_dir, charts_dir, report_dir) if f is not None), None)
     return Path(folder) / ".emoannotate.jsonl" if folder is not None else None
 
 
