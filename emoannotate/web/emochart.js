@@ -7,6 +7,7 @@
  *   EmoChart.bars(host, {labels, colors})               one horizontal bar per label
  *   EmoChart.histogram(host, values, {bins})            counts of values in [0, 1]
  *   EmoChart.strip(canvas, windows, {colors, duration}) a run of coloured windows (index, live)
+ *   EmoChart.legend(host, labels, colors)             a swatch and name per label
  *   EmoChart.clock(seconds)                             "1:02:03.4" / "2:03.4"
  *
  * A window is {start, end, probs: [p per label] | null, status, dim}; times in seconds.
@@ -286,6 +287,17 @@
     };
   }
 
+  /* Legend: a swatch and the name of each label. */
+  function legend(host, labels, colors) {
+    host.classList.add("legend");
+    labels.forEach((l, k) => {
+      const item = el("span", {class: "legend-item"}, host);
+      el("i", {style: `background:${colors[k]}`}, item);
+      item.appendChild(document.createTextNode(l));
+    });
+    return host;
+  }
+
   /* Histogram of values in [0, 1]: `bins` SVG bars with their counts on hover. */
   function histogram(host, values, opts) {
     const bins = (opts && opts.bins) || 10, width = 240, height = 70;
@@ -329,5 +341,5 @@
     ctx.globalAlpha = 1;
   }
 
-  global.EmoChart = {timeline, bars, histogram, strip, clock, percent, el};
+  global.EmoChart = {timeline, bars, histogram, strip, legend, clock, percent, el};
 })(window);

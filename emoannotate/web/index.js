@@ -19,12 +19,7 @@
     `${inputs.reduce((s, x) => s + x.windows, 0)} windows · emoannotate ${data.version}`}, head);
   const controls = el("div", {class: "controls"}, page);
   const search = el("input", {type: "search", placeholder: "filter by name", id: "filter"}, controls);
-  const legend = el("div", {class: "legend"}, controls);
-  labels.forEach((l, k) => {
-    const item = el("span", {class: "legend-item"}, legend);
-    el("i", {style: `background:${colors[k]}`}, item);
-    item.appendChild(document.createTextNode(l));
-  });
+  E.legend(el("div", {}, controls), labels, colors);
 
   const table = el("table", {class: "index-table"}, el("div", {class: "card"}, page));
   const columns = [

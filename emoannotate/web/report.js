@@ -97,12 +97,7 @@
   for (const [value, name] of Object.entries(data.modality_names)) {
     if (value !== "none") el("option", {value, text: name}, modality);
   }
-  const legend = el("div", {class: "legend"}, controls);
-  labels.forEach((l, k) => {
-    const item = el("span", {class: "legend-item"}, legend);
-    el("i", {style: `background:${colors[k]}`}, item);
-    item.appendChild(document.createTextNode(l));
-  });
+  E.legend(el("div", {}, controls), labels, colors);
 
   const timeline = E.timeline(el("div", {id: "timeline"}, tl), {
     labels, colors, mainName: "fused",
