@@ -74,8 +74,12 @@ def save_checkpoint(model: EmotionNet, path: str | Path, *, info: dict | None = 
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta)})
-    tmp.replace(path)
+    try:
+        save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta)})
+        tmp.replace(path)
+    except BaseException:  # a full disk or Ctrl-C mid-save leaves no half checkpoint behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -7,9 +7,12 @@ append that fails is taken back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from .errors import OutputError
 
@@ -21,9 +24,11 @@ def write_atomically(path: Path, data: bytes) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except OSError as err:
+    except BaseException as err:  # a full disk, or Ctrl-C / SIGTERM mid-write: the temporary file goes too
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {err.strerror or err}") from err
+        if isinstance(err, OSError):
+            raise OutputError(f"cannot write {path}: {err.strerror or err}") from err
+        raise
 
 
 class AppendFile:
@@ -54,21 +59,44 @@ class AppendFile:
         self._file.close()
 
 
+_data_stdout: TextIO | None = None  # the real standard output while `stdout_reserved` holds it
+
+
+@contextlib.contextmanager
+def stdout_reserved() -> Iterator[None]:
+    """Standard output for the rows only: within, `sys.stdout` is standard error for everything else
+    that prints (a library's notices, e.g. Ray's "(raylet) ..." lines), and `Stdout` writes to the real
+    one, so `run --out - | next-tool` gets nothing but rows."""
+    global _data_stdout
+    if _data_stdout is not None:  # already reserved
+        yield
+        return
+    _data_stdout, sys.stdout = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout, _data_stdout = _data_stdout, None
+
+
 class Stdout:
     """Standard output as a destination: text written and flushed per input."""
 
     path = Path("-")
 
+    @staticmethod
+    def _stream() -> TextIO:
+        return _data_stdout or sys.stdout
+
     def append(self, text: str) -> None:
         try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            self._stream().write(text)
+            self._stream().flush()
         except BrokenPipeError as err:  # `| head`: the reader has gone
             raise OutputError("standard output was closed by the program reading it") from err
 
     def close(self) -> None:
         try:
-            sys.stdout.flush()
+            self._stream().flush()
         except BrokenPipeError:
             pass
 

@@ -225,3 +225,22 @@ def test_a_disk_that_fills_up_mid_run_gives_one_line_and_valid_rows(clips, tiny_
     assert rows and all(r["status"] for r in rows)  # whole rows only: what was written before stays valid
     by_file = {r["file"] for r in rows}
     assert str(clips[0]) in by_file
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, OSError(28, "No space left on device")])
+def test_a_whole_file_write_stopped_midway_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, stop):
+    """Ctrl-C, SIGTERM (raised as an exception by the CLI) or a full disk between write and rename."""
+    from emoannotate import sinks
+    from emoannotate.errors import OutputError
+
+    path = tmp_path / "rows.json"
+    path.write_bytes(b"old")
+
+    def stopped(src, dst):
+        raise stop
+
+    monkeypatch.setattr(sinks.os, "replace", stopped)
+    with pytest.raises(OutputError if isinstance(stop, OSError) else KeyboardInterrupt):
+        sinks.write_atomically(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.json"]
