@@ -152,7 +152,7 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
              hop_s: float = WINDOW_SECONDS, min_window_s: float = MIN_WINDOW_SECONDS, batch_size: int = 32,
              device: str = "auto", workers: int | None = None, threads: int | None = None, amp: bool = True,
              faces: str = FACES_SPEAKER, segments: bool = False, modality_probabilities: bool = False,
-             model_dir: str | Path | None = None,
+             model_dir: str | Path | None = None, ray: str | None = None,
              out: str | Path | None = None, format: str | None = None,
              output_dir: str | Path | None = None, formats: str | Sequence[str] = "csv",
              srt_dir: str | Path | None = None, charts_dir: str | Path | None = None,
@@ -183,6 +183,8 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
     modality_probabilities : the rows written also hold the 14 probabilities of the face alone and the
         voice alone (p_face_*, p_voice_*).
     model_dir : the user model folder (default $EMOANNOTATE_MODELS or ~/.local/share/emoannotate/models).
+    ray : decode, find faces and compute voice features on a Ray cluster ("local": one started on this
+        machine; "auto": RAY_ADDRESS or a running `ray start`; or an address); needs emoannotate[ray].
     out, format : also write every row to one file (.csv .json .jsonl, or "-" for stdout) as inputs finish.
     output_dir, formats : also write one file per input and format ("csv,json,jsonl,srt,vtt,png" or "all").
     srt_dir, charts_dir : one SRT per input / timeline PNGs and distribution.png (older options).
@@ -200,7 +202,7 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
     Unreadable inputs do not raise: their rows have status "error" and say why.
     """
     options = RunOptions(hop_s=hop_s, min_window_s=min_window_s, batch_size=batch_size, device=device,
-                         workers=workers, threads=threads, amp=amp, faces=faces)
+                         workers=workers, threads=threads, amp=amp, faces=faces, ray=ray)
     jobs = make_jobs(inputs, stdin=stdin)
     net = model if isinstance(model, EmotionNet) else load_model(model, device="cpu", model_dir=model_dir)[0]
     labels = tuple(net.config.labels)

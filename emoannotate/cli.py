@@ -8,6 +8,7 @@ are written: `--resume` goes on).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -99,6 +100,9 @@ _verbose_option = click.option("-v", "--verbose", count=True, help="More log out
               help="Decoding/detection processes (default: min(cores, 4) for enough work; 0 = none).")
 @click.option("--threads", type=int, default=None, help="Torch CPU threads for the model.")
 @click.option("--no-amp", is_flag=True, help="Disable float16 mixed precision on CUDA.")
+@click.option("--ray", "ray_address", metavar="ADDRESS", help="Decode and find faces on a Ray cluster instead of "
+              "local workers: auto (RAY_ADDRESS or a running `ray start`), local (one started here) or an address; "
+              "inputs must be where every node sees them. Needs: pip install 'emoannotate[ray]'.")
 @click.option("--faces", type=click.Choice(FACE_MODES), default=FACES_SPEAKER, show_default=True,
               help="Whose face a row reads: the person speaking (every face is followed and gets a person id), "
                    "the largest face in each frame, or all: a row per person per window.")
@@ -113,7 +117,7 @@ _verbose_option = click.option("-v", "--verbose", count=True, help="More log out
 @_verbose_option
 def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, report_dir, media_root, model, model_dir, hop, min_window,
         batch_size, device,
-        workers, threads, no_amp, faces, segments, modality_probabilities, overwrite, resume, quiet,
+        workers, threads, no_amp, ray_address, faces, segments, modality_probabilities, overwrite, resume, quiet,
         verbose) -> None:
     """Annotate INPUTS (files, folders, glob patterns, or - to read paths from stdin).
 
@@ -131,18 +135,21 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, report_dir, media_roo
         raise click.UsageError("give an output: --out FILE (or - for stdout) and/or --output-dir DIR")
     if media_root is not None and report_dir is None:
         raise click.UsageError("--media-root is where the report's pages find the inputs: give --report-dir too")
+    from .sinks import stdout_reserved
+
     done: list = []
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        results = annotate(
-            list(inputs), model, hop_s=hop, min_window_s=min_window, batch_size=batch_size, device=device,
-            workers=workers, threads=threads, amp=not no_amp, faces=faces, segments=segments,
-            modality_probabilities=modality_probabilities, model_dir=model_dir,
-            out=out,
-            format=fmt if output_dir is None else None, output_dir=output_dir, formats=fmt or "csv",
-            srt_dir=srt_dir, charts_dir=charts_dir, report_dir=report_dir, media_root=media_root, overwrite=overwrite,
-            resume=resume, progress=not quiet,
-            on_result=done.append)
+        with stdout_reserved() if out == "-" else contextlib.nullcontext():
+            results = annotate(
+                list(inputs), model, hop_s=hop, min_window_s=min_window, batch_size=batch_size, device=device,
+                workers=workers, threads=threads, amp=not no_amp, faces=faces, segments=segments,
+                modality_probabilities=modality_probabilities, model_dir=model_dir, ray=ray_address,
+                out=out,
+                format=fmt if output_dir is None else None, output_dir=output_dir, formats=fmt or "csv",
+                srt_dir=srt_dir, charts_dir=charts_dir, report_dir=report_dir, media_root=media_root,
+                overwrite=overwrite, resume=resume, progress=not quiet,
+                on_result=done.append)
     except (KeyboardInterrupt, _Terminated) as stop:
         how = "with --resume" if not resume else "again"
         stderr_console().print(f"[yellow]stopped: {len(done)} finished input(s) are written; run the same command "
@@ -166,10 +173,16 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, report_dir, media_roo
 # --- live --------------------------------------------------------------------------------
 
 @main.command()
-@click.option("--source", required=True, help="What to read: a stream URL (rtsp://, http://, udp://, srt://), a "
-              "file, a capture device (with --input-format, e.g. /dev/video0 and v4l2), or - for a container "
-              "(mpegts, matroska) on stdin.")
+@click.option("--source", help="Read this instead of serving the page: a stream URL (rtsp://, http://, udp://, "
+              "srt://), a file, a capture device (with --input-format, e.g. /dev/video0 and v4l2), or - for a "
+              "container (mpegts, matroska) on stdin; one JSON line per window goes to stdout.")
 @click.option("--input-format", help="FFmpeg demuxer of the source (v4l2, avfoundation, dshow, mpegts, ...).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where the page is served: 127.0.0.1 lets only "
+              "this machine in; 0.0.0.0 lets every machine that reaches this one (browsers allow the camera only "
+              "on localhost or https, so reach it through an SSH tunnel or an HTTPS proxy).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port of the page (0: any free port).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
 @click.option("--hop", type=float, default=1.0, show_default=True, help="Seconds between window starts.")
 @click.option("--faces", type=click.Choice(FACE_MODES), default=FACES_SPEAKER, show_default=True,
               help="Whose face a row reads (as for run).")
@@ -181,45 +194,64 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, report_dir, media_roo
 @_device_option
 @_quiet_option
 @_verbose_option
-def live(source, input_format, hop, faces, record, overwrite, model, model_dir, device, quiet, verbose) -> None:
-    """Annotate a live stream: one JSON line per rolling 3.6 s window on stdout, as soon as the window
-    has ended (run's columns plus wall_time, latency_s and dropped). Stops at the end of the stream
-    or on Ctrl-C."""
+def live(source, input_format, host, port, open_browser, hop, faces, record, overwrite, model, model_dir, device,
+         quiet, verbose) -> None:
+    """The paper's real-time application: annotate the camera and microphone, live.
+
+    Without --source, serves a page at http://127.0.0.1:8765/: open it, press Start and allow the
+    camera and microphone; it shows the preview with the face box, the 7 emotions as bars, the
+    modality read and the last minutes as a timeline, a new window every --hop seconds. Nothing
+    leaves this machine. With --source, reads a stream instead and writes one JSON line per rolling
+    3.6 s window on stdout as soon as the window has ended (run's columns plus wall_time,
+    latency_s and dropped). Stops at the end of the stream or on Ctrl-C.
+    """
     from .console import setup_logging
-    from .live import LiveOptions, live_rows
-    from .outputs import format_from_path, get_writer
-    from .records import FileResult, MediaJob
+    from .live import LiveAnnotator, LiveOptions, LiveRecord
     from .registry import load_model
 
-    setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet, default=logging.INFO if source is None else logging.WARNING)  # the page's sessions
+    if source is not None and (open_browser or port != 8765 or host != "127.0.0.1"):
+        raise click.UsageError("--host, --port and --open are for the page; with --source the rows go to stdout")
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         net = load_model(model, device="cpu", model_dir=model_dir)[0]
         labels = tuple(net.config.labels)
-        writer = None
-        if record:
-            writer = get_writer(format_from_path(record), model=str(model), labels=labels)
-            writer.open(record, overwrite=overwrite)
-        try:
-            job = MediaJob(0, Path(source), "live")
-            def ready() -> None:
+        with LiveRecord(record, model=str(model), labels=labels, overwrite=overwrite) as kept:
+            engine = LiveAnnotator(net, LiveOptions(hop_s=hop, faces=faces, device=device,
+                                                    input_format=input_format))
+            if source is None:
+                _serve_page(engine, host, port, open_browser, str(model), kept.write)
+            else:
                 if not quiet:
                     where = "standard input" if source == "-" else source
                     click.echo(f"live: reading {where}; a row every {hop:g} s as windows end (Ctrl-C stops)",
                                err=True)
-
-            options = LiveOptions(hop_s=hop, faces=faces, device=device, input_format=input_format)
-            for item in live_rows(source, net, options, on_ready=ready):
-                click.echo(json.dumps(item.to_dict(labels), ensure_ascii=False))
-                sys.stdout.flush()
-                if writer is not None:
-                    writer.write_file(FileResult(job, None, [item.row]))
-        finally:
-            if writer is not None:
-                writer.close()
+                for item in engine.rows(source):
+                    click.echo(json.dumps(item.to_dict(labels), ensure_ascii=False))
+                    sys.stdout.flush()
+                    kept.write(source, item)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
+    except _Terminated:
+        sys.exit(EXIT_TERMINATED)
     except EmoannotateError as err:
         raise _Fatal(str(err)) from err
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve_page(engine, host, port, open_browser, model_name, on_row) -> None:
+    from .server import serve
+
+    def listening(url: str) -> None:
+        # said even with --quiet: with --port 0 it is the only way to learn the port
+        click.echo(f"live: open {url} in a browser on this machine and press Start (Ctrl-C stops)", err=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    serve(engine, host=host, port=port, model_name=model_name, on_listening=listening, on_row=on_row)
 
 
 # --- report ------------------------------------------------------------------------------

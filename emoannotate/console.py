@@ -38,7 +38,9 @@ def setup_logging(verbose: int = 0, quiet: bool = False, *, default: int = loggi
     else:
         handler = logging.StreamHandler(sys.stderr)
         fmt = "%(levelname)s %(message)s"
-    logging.basicConfig(level=level, handlers=[handler], format=fmt, force=True)
+    # Other libraries' loggers stay at warnings (numba's debug output alone is megabytes); ours follows -v/-q.
+    logging.basicConfig(level=max(level, logging.WARNING), handlers=[handler], format=fmt, force=True)
+    logging.getLogger("emoannotate").setLevel(level)
 
 
 class RichProgress(ProgressHook):

@@ -17,12 +17,13 @@ a face is read from the voice alone, a silent one from the face alone, as in `ru
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -37,7 +38,7 @@ from .extract import assemble, default_detector, find_faces
 from .model.net import EmotionNet
 from .people import PersonLinker
 from .pipeline import Annotator, RunOptions
-from .records import MediaJob, Window, WindowResult
+from .records import FileResult, MediaJob, Window, WindowResult
 from .windows import frame_times
 from .writers import row_to_dict
 
@@ -184,15 +185,61 @@ def _mark_passed(buffers: _Buffers) -> None:
         buffers.next_pass += 1
 
 
-def _open(source: str, input_format: str | None) -> Any:
-    target: str | BinaryIO = sys.stdin.buffer if source == "-" else source
+class ByteStream:
+    """Bytes that arrive in pieces (a browser's MediaRecorder chunks) read as one stream by PyAV.
+
+    `write` never blocks (the network side); `read` blocks until bytes come or `close` is called,
+    then returns what is left and b"" (the end). Thread-safe; not seekable, like a pipe.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._closed = False
+        self.received = 0  # bytes written so far
+
+    def write(self, data: bytes) -> None:
+        with self._cond:
+            if not self._closed and data:
+                self._chunks.append(bytes(data))
+                self.received += len(data)
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def read(self, size: int = -1) -> bytes:
+        with self._cond:
+            while not self._chunks and not self._closed:
+                self._cond.wait()
+            if not self._chunks:
+                return b""
+            head = self._chunks.popleft()
+            if 0 <= size < len(head):
+                self._chunks.appendleft(head[size:])
+                head = head[:size]
+            return head
+
+
+Source = str | BinaryIO | ByteStream
+
+
+def _where(source: Source) -> str:
+    if isinstance(source, str):
+        return "standard input" if source == "-" else source
+    return "the browser's stream" if isinstance(source, ByteStream) else "the stream"
+
+
+def _open(source: Source, input_format: str | None) -> Any:
+    target: Any = sys.stdin.buffer if source == "-" else source
     try:
         # probe little: by default FFmpeg reads up to 5 MB / 5 s of a stream before the first frame
-        return av.open(target, format=input_format, timeout=10.0,
+        return av.open(target, format=input_format, timeout=10.0 if isinstance(source, str) else None,
                        options={"probesize": "65536", "analyzeduration": "1000000"})
     except (av.FFmpegError, OSError) as err:
-        where = "standard input" if source == "-" else source
-        raise MediaError(f"{where}: cannot open the stream: {err}; for a camera give --input-format "
+        raise MediaError(f"{_where(source)}: cannot open the stream: {err}; for a camera give --input-format "
                          "(v4l2, avfoundation, dshow)") from err
 
 
@@ -205,69 +252,133 @@ def _warm_up(annotator: Annotator, detector: Any) -> None:
     annotator.rows([(MediaJob(0, Path("warm-up"), "warm-up"), x, [])])
 
 
-def live_rows(source: str, model: EmotionNet, options: LiveOptions | None = None, *,
+class LiveAnnotator:
+    """The model, MTCNN and the options, warmed once, for stream after stream (the live page's sessions).
+
+    >>> engine = LiveAnnotator(net, LiveOptions(hop_s=1.0))
+    >>> for live in engine.rows("rtsp://camera/stream"):
+    ...     print(live.row.emotion)
+    """
+
+    def __init__(self, model: EmotionNet, options: LiveOptions | None = None) -> None:
+        self.options = options or LiveOptions()
+        self.annotator = Annotator(model, RunOptions(device=self.options.device, faces=self.options.faces, workers=0))
+        self.detector = default_detector("cuda" if self.annotator.device.type == "cuda" else "cpu")
+        self.labels = tuple(model.config.labels)
+        _warm_up(self.annotator, self.detector)  # the first window should not pay for first calls
+
+    def rows(self, source: Source, *, input_format: str | None = None, name: str | None = None
+             ) -> Generator[LiveRow, None, None]:
+        """The rows of the rolling windows of `source` (a URL, a file, "-" for stdin, a binary file object
+        or a ByteStream), each as soon as it is ready (one per window, or per person with faces="all").
+        Rows name the source as `file` (or `name`). Ends with the stream; closing the generator stops
+        it after the window in hand."""
+        options = self.options
+        container = _open(source, input_format or options.input_format)
+        has_video, has_audio = bool(container.streams.video), bool(container.streams.audio)
+        if not (has_video or has_audio):
+            container.close()
+            raise MediaError(f"{_where(source)}: the stream has neither video nor audio")
+        throttle = isinstance(source, str) and source != "-" and Path(source).is_file()
+        buffers = _Buffers(options.hop_s, has_video, has_audio, throttle=throttle)
+        reader = threading.Thread(target=_reader, args=(container, buffers), name="emoannotate-live-reader",
+                                  daemon=True)
+        reader.start()
+        file = name or (source if isinstance(source, str) else "live")
+        job = MediaJob(0, Path(file), "live")
+        linker = PersonLinker()
+        done = -1  # the last window annotated (or dropped)
+        try:
+            while True:
+                with buffers.cond:
+                    while max(buffers.passed, default=-1) <= done and not buffers.ended:
+                        buffers.cond.wait(0.5)
+                    taken = _take(buffers, done, has_audio)
+                    buffers.cond.notify_all()
+                if taken is None:
+                    break  # the stream ended and every window was taken
+                w, frames, samples, passed_at, dropped = taken
+                done = w.index
+                faces = find_faces(frames, self.detector, options.faces) if has_video else []
+                x = assemble(w, faces, samples if samples is not None and samples.size else None,
+                             faces=options.faces)
+                (rows,) = self.annotator.rows([(job, x, linker.link(x) if x.people else [])])
+                del frames, faces, x
+                release_memory()  # as the pipeline does after each batch: freed pages go back
+                latency = round(time.monotonic() - passed_at, 3)
+                wall = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+                for row in rows:
+                    yield LiveRow(row, wall, latency, dropped)
+                if dropped:
+                    log.warning("live: %d window(s) dropped to keep up (the model is slower than --hop)", dropped)
+            if buffers.error:
+                raise MediaError(f"{_where(source)}: {buffers.error}")
+        finally:
+            if not reader.is_alive():  # else the reader still uses it; it is a daemon and ends with the stream
+                container.close()
+
+
+def _take(buffers: _Buffers, done: int, has_audio: bool
+          ) -> tuple[Window, list[np.ndarray | None], np.ndarray | None, float, int] | None:
+    """The next window to annotate after `done` and what it needs, taken out of `buffers` (held locked):
+    the newest ready one when behind (older ones are dropped), in turn for a file or at the end."""
+    ready = [k for k in buffers.passed if k > done]
+    if not ready:
+        return None
+    k = min(ready) if buffers.ended or buffers.throttle else max(ready)
+    if has_audio:  # at the end: a window whose audio has left the buffer cannot be read
+        readable = [j for j in ready if j >= k and round(buffers.window(j).start_s * SAMPLE_RATE)
+                    >= buffers.audio_start]
+        k = min(readable) if readable else max(ready)
+    dropped = len([j for j in ready if j < k])
+    w = buffers.window(k)
+    frames = [buffers.frames.pop((k, i), None) for i in range(FRAMES_PER_WINDOW)]
+    for key in [key for key in buffers.frames if key[0] <= k]:
+        del buffers.frames[key]
+    a = round(w.start_s * SAMPLE_RATE) - buffers.audio_start
+    samples = buffers.audio[max(0, a):max(0, a + round(WINDOW_SECONDS * SAMPLE_RATE))].copy() \
+        if has_audio else None
+    passed_at = buffers.passed[k]
+    for j in [j for j in buffers.passed if j <= k]:
+        del buffers.passed[j]
+    buffers.next_target = max(buffers.next_target, k + 1)  # its frames are taken: fill no more
+    return w, frames, samples, passed_at, dropped
+
+
+class LiveRecord:
+    """`--record FILE`: live rows kept in a file (.csv, .jsonl, .json: `run`'s writers), as they come;
+    thread-safe (the page's sessions write from their workers). A context manager; None keeps nothing."""
+
+    def __init__(self, path: str | Path | None, *, model: str, labels: tuple[str, ...], overwrite: bool = False
+                 ) -> None:
+        from .outputs import format_from_path, get_writer
+
+        self._lock = threading.Lock()
+        self._writer = None
+        if path is not None:
+            self._writer = get_writer(format_from_path(path), model=model, labels=labels)
+            self._writer.open(path, overwrite=overwrite)
+
+    def write(self, file: str, live: LiveRow) -> None:
+        if self._writer is not None:
+            with self._lock:
+                self._writer.write_file(FileResult(MediaJob(0, Path(file), "live"), None, [live.row]))
+
+    def __enter__(self) -> LiveRecord:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._writer is not None:
+            with self._lock:
+                self._writer.close()
+
+
+def live_rows(source: Source, model: EmotionNet, options: LiveOptions | None = None, *,
               on_ready: Callable[[], None] | None = None) -> Iterator[LiveRow]:
     """The rows of the rolling windows of a stream, each as soon as it is ready (one per window, or per
     person with faces="all"). Ends with the stream. `on_ready` is called once the model and the
     detector are warm, just before the source is opened (a feeder may start then)."""
-    options = options or LiveOptions()
-    annotator = Annotator(model, RunOptions(device=options.device, faces=options.faces, workers=0))
-    detector = default_detector("cuda" if annotator.device.type == "cuda" else "cpu")
-    _warm_up(annotator, detector)  # the first window should not pay for first calls
+    engine = LiveAnnotator(model, options)
     if on_ready is not None:
         on_ready()
-    container = _open(source, options.input_format)
-    has_video, has_audio = bool(container.streams.video), bool(container.streams.audio)
-    if not (has_video or has_audio):
-        container.close()
-        raise MediaError(f"{source}: the stream has neither video nor audio")
-    buffers = _Buffers(options.hop_s, has_video, has_audio, throttle=source != "-" and Path(source).is_file())
-    reader = threading.Thread(target=_reader, args=(container, buffers), name="emoannotate-live-reader", daemon=True)
-    reader.start()
-    job = MediaJob(0, Path(source), "live")
-    linker = PersonLinker()
-    done = -1  # the last window annotated (or dropped)
-    try:
-        while True:
-            with buffers.cond:
-                while max(buffers.passed, default=-1) <= done and not buffers.ended:
-                    buffers.cond.wait(0.5)
-                ready = [k for k in buffers.passed if k > done]
-                if not ready:
-                    break  # the stream ended and every window was taken
-                # behind: take the newest and drop the rest (a file waits instead; the end takes them in turn)
-                k = min(ready) if buffers.ended or buffers.throttle else max(ready)
-                if has_audio:  # at the end: a window whose audio has left the buffer cannot be read
-                    readable = [j for j in ready if j >= k and round(buffers.window(j).start_s * SAMPLE_RATE)
-                                >= buffers.audio_start]
-                    k = min(readable) if readable else max(ready)
-                dropped = len([j for j in ready if j < k])
-                w = buffers.window(k)
-                frames = [buffers.frames.pop((k, i), None) for i in range(FRAMES_PER_WINDOW)]
-                for key in [key for key in buffers.frames if key[0] <= k]:
-                    del buffers.frames[key]
-                a = round(w.start_s * SAMPLE_RATE) - buffers.audio_start
-                samples = buffers.audio[max(0, a):max(0, a + round(WINDOW_SECONDS * SAMPLE_RATE))].copy() \
-                    if has_audio else None
-                passed_at = buffers.passed[k]
-                for j in [j for j in buffers.passed if j <= k]:
-                    del buffers.passed[j]
-                buffers.next_target = max(buffers.next_target, k + 1)  # its frames are taken: fill no more
-                buffers.cond.notify_all()
-            done = k
-            faces = find_faces(frames, detector, options.faces) if has_video else []
-            x = assemble(w, faces, samples if samples is not None and samples.size else None, faces=options.faces)
-            (rows,) = annotator.rows([(job, x, linker.link(x) if x.people else [])])
-            del frames, faces, x
-            release_memory()  # as the pipeline does after each batch: freed pages go back
-            latency = round(time.monotonic() - passed_at, 3)
-            wall = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-            for row in rows:
-                yield LiveRow(row, wall, latency, dropped)
-            if dropped:
-                log.warning("live: %d window(s) dropped to keep up (the model is slower than --hop)", dropped)
-        if buffers.error:
-            raise MediaError(f"{source}: {buffers.error}")
-    finally:
-        if not reader.is_alive():  # else the reader still uses it; it is a daemon and ends with the stream
-            container.close()
+    yield from engine.rows(source)

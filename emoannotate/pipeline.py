@@ -9,13 +9,16 @@ inputs.
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import math
 import os
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,6 +73,8 @@ class RunOptions:
                     is decoded front to back after one seek).
     faces:          whose face a window reads: "speaker" (the person speaking, default), "largest"
                     (the largest face of each frame), "all" (a row per person per window).
+    ray:            run on this Ray cluster ("local", "auto" or an address; `cluster`): extraction as
+                    Ray tasks on its CPUs, the model in Ray actors (on its GPUs when it has them).
     """
 
     hop_s: float = WINDOW_SECONDS
@@ -81,6 +86,7 @@ class RunOptions:
     amp: bool = True
     chunk_windows: int | None = None
     faces: str = FACES_SPEAKER
+    ray: str | None = None
 
     def __post_init__(self) -> None:
         def bad(name: str, must: str, value: object) -> InputError:
@@ -100,6 +106,8 @@ class RunOptions:
             raise bad("chunk_windows", "at least 1", self.chunk_windows)
         if self.faces not in FACE_MODES:
             raise bad("faces", f"one of {', '.join(FACE_MODES)}", repr(self.faces))
+        if self.ray is not None and not self.ray.strip():
+            raise bad("ray", '"local", "auto" or a cluster address', repr(self.ray))
         if self.hop_s > WINDOW_SECONDS + 1e-9:
             log.warning("hop %.2f s is longer than the %.1f s window: %.2f s between windows are not annotated",
                         self.hop_s, WINDOW_SECONDS, self.hop_s - WINDOW_SECONDS)
@@ -305,6 +313,12 @@ class Annotator:
                             face_probabilities=face_top[2], voice_emotion=voice_top[0],
                             voice_confidence=voice_top[1], voice_probabilities=voice_top[2])
 
+    def _actor_factory(self, on_gpu: bool) -> functools.partial:
+        """What a model actor builds: an Annotator of this model, on its GPU or CPU (`cluster.ModelPool`)."""
+        options = replace(self.options, device="cuda" if on_gpu else "cpu", ray=None, threads=None)
+        model = self.model if self.device.type == "cpu" else copy.deepcopy(self.model).cpu()  # any node loads it
+        return functools.partial(Annotator, model, options)
+
     def _n_workers(self, n_windows: int) -> int:
         w = self.options.workers
         if w is None:  # a worker costs a second or more to start: only worth it for real work
@@ -314,9 +328,20 @@ class Annotator:
     def annotate(self, jobs: Sequence[MediaJob], hook: ProgressHook | None = None
                  ) -> Generator[FileResult, None, None]:
         """Annotate every input; yield each one's result, in input order, as soon as it is complete."""
+        if self.options.ray is None:
+            yield from self._annotate(jobs, hook, None)
+            return
+        from .cluster import session
+
+        with session(self.options.ray) as cpus:  # a cluster this run started stops with it
+            yield from self._annotate(jobs, hook, cpus)
+
+    def _annotate(self, jobs: Sequence[MediaJob], hook: ProgressHook | None, cluster_cpus: int | None
+                  ) -> Generator[FileResult, None, None]:
         hook = hook or NULL_HOOK
         planned = plan(jobs, self.options)
-        n_workers = self._n_workers(planned.n_windows)
+        # on a cluster: a span per CPU of it
+        n_workers = cluster_cpus if cluster_cpus is not None else self._n_workers(planned.n_windows)
         tasks = planned.tasks(max(1, n_workers), self.options.chunk_windows, self.options.faces)
         n_workers = min(n_workers, len(tasks))
         states = planned.states
@@ -333,10 +358,25 @@ class Annotator:
         def arrived(x: WindowInput) -> None:
             persons[id(x)] = by_index[x.job_index].people.link(x) if x.people else []
 
+        in_flight: deque[tuple[list[WindowInput], Any]] = deque()  # batches a model actor is on (with --ray)
+
         def flush(chunk: list[WindowInput]) -> None:
             items = [(by_index[x.job_index].job, x, persons.pop(id(x), [])) for x in chunk]
-            for x, rows in zip(chunk, self.rows(items)):
-                by_index[x.job_index].rows[x.window.index] = rows
+            if pool is None:
+                settle(chunk, self.rows(items))
+                return
+            in_flight.append((chunk, pool.submit("rows", items)))
+            while len(in_flight) > len(pool):  # a batch per actor on its way, no more
+                collect()
+
+        def collect() -> None:
+            chunk, ref = in_flight.popleft()
+            assert pool is not None
+            settle(chunk, pool.get(ref))
+
+        def settle(chunk: list[WindowInput], rows: list[list[WindowResult]]) -> None:
+            for x, r in zip(chunk, rows):
+                by_index[x.job_index].rows[x.window.index] = r
             for ji in dict.fromkeys(x.job_index for x in chunk):
                 hook.advance(by_index[ji].job, sum(x.job_index == ji for x in chunk))
 
@@ -357,8 +397,16 @@ class Annotator:
         yield from finished()
         detector_device = "cuda" if self.device.type == "cuda" else "cpu"
         threads = self.options.threads
-        with torch_threads(threads), closing(run_tasks(tasks, workers=n_workers, detector_device=detector_device,
-                                                        model_threads=threads)) as task_results:
+        pool = None
+        if self.options.ray is not None:
+            from .cluster import ModelPool, run_tasks_on_ray
+
+            results = run_tasks_on_ray(tasks, address=self.options.ray)  # MTCNN on the tasks' CPUs
+            pool = ModelPool(self._actor_factory)
+        else:
+            results = run_tasks(tasks, workers=n_workers, detector_device=detector_device, model_threads=threads)
+        with torch_threads(threads), closing(results) as task_results, \
+                closing(pool) if pool is not None else nullcontext():
             for res in task_results:
                 if res.warning:
                     by_index[res.job_index].warnings.append(res.warning)
@@ -374,4 +422,6 @@ class Annotator:
                 yield from finished()
             if batch:
                 flush(batch)
+            while in_flight:
+                collect()
         yield from finished()

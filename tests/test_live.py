@@ -80,3 +80,25 @@ def test_live_reads_windows_as_run_does(stream_file, tiny_checkpoint):
         assert (a.start_s, a.modalities, a.emotion) == (b.start_s, b.modalities, b.emotion)
         np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-3)
         np.testing.assert_allclose(a.voice_probabilities, b.voice_probabilities, atol=1e-3)
+
+
+def test_a_byte_stream_reads_pieces_in_order_blocks_until_more_and_ends_on_close():
+    """The browser's MediaRecorder pieces, as PyAV reads them (`read(n)` of any size) from another thread."""
+    from emoannotate.live import ByteStream
+
+    stream = ByteStream()
+    stream.write(b"abc")
+    stream.write(b"")  # an empty piece is nothing
+    stream.write(b"defgh")
+    assert stream.read(2) == b"ab" and stream.read(10) == b"c" and stream.read(-1) == b"defgh"
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(stream.read(4)))
+    reader.start()
+    time.sleep(0.2)
+    assert reader.is_alive() and not got  # nothing to read yet: it waits
+    stream.write(b"ijklmn")
+    reader.join(timeout=5)
+    assert got == [b"ijkl"]
+    stream.close()
+    stream.write(b"late")  # after the end: dropped
+    assert stream.read(10) == b"mn" and stream.read(10) == b"" and stream.received == 14

@@ -4,10 +4,10 @@ itself, and the page driven in a real headless Chromium (skipped where /usr/bin/
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browser import ARGS, CHROMIUM, HAVE_CHROMIUM, watched_page
 
 import emoannotate
 from emoannotate.errors import InputError
@@ -16,7 +16,6 @@ from emoannotate.writers import row_to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ["sample_videos/astronaut_speech.mp4", "sample_videos/speech_only.wav"]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -74,21 +73,14 @@ def test_a_segments_file_is_refused_with_the_fix(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)")
+@pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium (.ci/run installs it)")
 def test_the_page_in_headless_chromium(run_dir, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     pages = run_dir / "from_run"
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"]
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            requests: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
+            page, errors, requests = watched_page(browser, viewport={"width": 1280, "height": 900})
             page.goto((pages / "astronaut_speech.html").as_uri())
             page.wait_for_selector("html[data-ready]")
             page.wait_for_function("document.getElementById('media').readyState >= 1", timeout=20000)

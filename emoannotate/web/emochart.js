@@ -8,6 +8,7 @@
  *   EmoChart.histogram(host, values, {bins})            counts of values in [0, 1]
  *   EmoChart.strip(canvas, windows, {colors, duration}) a run of coloured windows (index, live)
  *   EmoChart.legend(host, labels, colors)             a swatch and name per label
+ *   EmoChart.faceBoxes(overlay, video, rows, {labels, colors})  face boxes over a video
  *   EmoChart.clock(seconds)                             "1:02:03.4" / "2:03.4"
  *
  * A window is {start, end, probs: [p per label] | null, status, dim}; times in seconds.
@@ -22,6 +23,7 @@
     const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
       if (k === "text") node.textContent = v;
+      else if (k === "style") node.style.cssText = v;  // CSSOM: allowed where a CSP forbids style attributes
       else node.setAttribute(k, v);
     }
     if (parent) parent.appendChild(node);
@@ -68,21 +70,21 @@
                                 "aria-label": "emotion timeline: click or use the arrow keys to seek"}, host);
     const svg = el("svg:svg", {class: "emo-svg"}, scroller);
     const tip = el("div", {class: "emo-tip", hidden: ""}, host);
-    let windows = [], lanes = [], duration = 0, pxPerSecond = 1, zoom = 1, current = -1, follow = true;
+    let windows = [], lanes = [], duration = 0, origin = 0, pxPerSecond = 1, zoom = 1, current = -1, follow = true;
     let marks = null, playhead = null, cursor = null, dimPath = null;
 
     function fitPxPerSecond() {
       const width = Math.max(200, scroller.clientWidth || host.clientWidth || 800);
-      const fit = width / Math.max(duration, 1e-3);
+      const span = Math.max(duration - origin, 1e-3);
       const n = Math.max(windows.length, 1);
-      return Math.max(fit, (minPxPerWindow * n) / Math.max(duration, 1e-3)) * zoom;
+      return Math.max(width / span, (minPxPerWindow * n) / span) * zoom;
     }
 
-    function x(t) { return (t * pxPerSecond).toFixed(1); }
+    function x(t) { return ((t - origin) * pxPerSecond).toFixed(1); }
 
     function render() {
       pxPerSecond = fitPxPerSecond();
-      const width = Math.ceil(duration * pxPerSecond) + 1;
+      const width = Math.ceil((duration - origin) * pxPerSecond) + 1;
       const total = height + lanes.length * (laneHeight + 2) + axisHeight;
       svg.setAttribute("width", width);
       svg.setAttribute("height", total);
@@ -136,7 +138,7 @@
       const axisTop = total - axisHeight;
       const axis = el("svg:g", {class: "emo-axis"}, svg);
       const step = tickStep(pxPerSecond, 70);
-      for (let t = 0; t <= duration + 1e-9; t += step) {
+      for (let t = Math.ceil(origin / step - 1e-9) * step; t <= duration + 1e-9; t += step) {
         el("svg:line", {x1: x(t), x2: x(t), y1: axisTop, y2: axisTop + 4}, axis);
         el("svg:text", {x: x(t), y: axisTop + 15, text: clock(t).replace(/\.0$/, "")}, axis);
       }
@@ -186,7 +188,7 @@
       cursor.setAttribute("width", Math.max(1, (b - a) * pxPerSecond).toFixed(1));
       scroller.setAttribute("aria-valuenow", String(i));
       scroller.setAttribute("aria-valuetext", `window ${i + 1} of ${windows.length}, ${clock(windows[i].start)}`);
-      if (scroll) keepVisible(a * pxPerSecond);
+      if (scroll) keepVisible((a - origin) * pxPerSecond);
     }
 
     function keepVisible(px) {
@@ -200,12 +202,12 @@
       playhead.setAttribute("x2", x(t));
       const i = windowAt(t);
       if (i !== current) select(i, true);
-      else keepVisible(t * pxPerSecond);
+      else keepVisible((t - origin) * pxPerSecond);
     }
 
     function eventWindow(ev) {
       const box = svg.getBoundingClientRect();
-      return windowAt((ev.clientX - box.left) / pxPerSecond);
+      return windowAt(origin + (ev.clientX - box.left) / pxPerSecond);
     }
 
     svg.addEventListener("click", (ev) => {
@@ -240,7 +242,7 @@
     function zoomBy(factor) {
       zoom = factor === 0 ? 1 : Math.max(0.25, Math.min(64, zoom * factor));
       render();
-      if (current >= 0) keepVisible(spans(windows)[current][0] * pxPerSecond);
+      if (current >= 0) keepVisible((spans(windows)[current][0] - origin) * pxPerSecond);
     }
 
     let resizeTimer = null;
@@ -252,9 +254,11 @@
     }
 
     return {
-      /* windows: [{start, end, probs, status}]; lanes: [{name, windows: [{start, end, label, confidence}]}] */
-      setData(ws, ls, dur) {
+      /* windows: [{start, end, probs, status}]; lanes: [{name, windows: [{start, end, label, confidence}]}];
+       * the axis runs from `from` (default 0) to `dur` seconds (the live page shows its last minutes). */
+      setData(ws, ls, dur, from) {
         windows = ws; lanes = ls || []; duration = dur || (ws.length ? ws[ws.length - 1].end : 0);
+        origin = Math.min(from || 0, duration);
         render();
       },
       setDim(flags) { flags.forEach((f, i) => { if (windows[i]) windows[i].dim = f; }); redim(); },
@@ -285,6 +289,25 @@
         });
       },
     };
+  }
+
+  /* Face boxes over a video: each row's box [x1, y1, x2, y2] (source-frame pixels) scaled to the
+   * displayed picture (letterboxed in the element), edged in the colour of its emotion. */
+  function faceBoxes(overlay, media, rows, opts) {
+    overlay.textContent = "";
+    if (!media.videoWidth || !rows) return;
+    const cw = media.clientWidth, ch = media.clientHeight;
+    const scale = Math.min(cw / media.videoWidth, ch / media.videoHeight);
+    const ox = (cw - media.videoWidth * scale) / 2, oy = (ch - media.videoHeight * scale) / 2;
+    for (const r of rows) {
+      if (!r.box) continue;
+      const [x1, y1, x2, y2] = r.box;
+      const k = opts.labels.indexOf(r.emotion || r.face_emotion);
+      const box = el("div", {class: "face-box" + (r.speaking ? " speaking" : ""),
+        style: `left:${ox + x1 * scale}px;top:${oy + y1 * scale}px;width:${(x2 - x1) * scale}px;` +
+               `height:${(y2 - y1) * scale}px;border-color:${k >= 0 ? opts.colors[k] : "#fff"}`}, overlay);
+      el("span", {text: (r.person != null ? `person ${r.person}: ` : "") + (r.emotion || r.face_emotion || "")}, box);
+    }
   }
 
   /* Legend: a swatch and the name of each label. */
@@ -341,5 +364,5 @@
     ctx.globalAlpha = 1;
   }
 
-  global.EmoChart = {timeline, bars, histogram, strip, legend, clock, percent, el};
+  global.EmoChart = {timeline, bars, histogram, strip, legend, faceBoxes, clock, percent, el};
 })(window);

@@ -166,22 +166,9 @@
     drawBoxes(byWindow.get(windowIds[i]));
   }
 
-  // Face boxes over the video, in source-frame pixels scaled to the displayed picture.
   function drawBoxes(list) {
-    overlay.textContent = "";
-    if (data.media.kind !== "video" || !media.videoWidth || !list) return;
-    const cw = media.clientWidth, ch = media.clientHeight;
-    const scale = Math.min(cw / media.videoWidth, ch / media.videoHeight);
-    const ox = (cw - media.videoWidth * scale) / 2, oy = (ch - media.videoHeight * scale) / 2;
-    for (const r of list) {
-      if (!r.box) continue;
-      const [x1, y1, x2, y2] = r.box;
-      const k = labelIndex(r.emotion || r.face_emotion);
-      const box = el("div", {class: "face-box" + (r.speaking ? " speaking" : ""),
-        style: `left:${ox + x1 * scale}px;top:${oy + y1 * scale}px;width:${(x2 - x1) * scale}px;` +
-               `height:${(y2 - y1) * scale}px;border-color:${k >= 0 ? colors[k] : "#fff"}`}, overlay);
-      el("span", {text: (r.person != null ? `person ${r.person}: ` : "") + (r.emotion || r.face_emotion || "")}, box);
-    }
+    if (data.media.kind !== "video") return;
+    E.faceBoxes(overlay, media, list, {labels: data.labels, colors});
   }
 
   function seek(i) {
