@@ -1,6 +1,8 @@
 """Load time of report pages in headless Chromium: a page of a 2-hour input (2,000 windows, a row per window,
-two people's lanes) and an index over 1,000 inputs. The rows are made up (random probabilities): what a page
-costs to open does not depend on what the model said. Needs /usr/bin/chromium and playwright.
+two people's lanes) and an index over 1,000 inputs; and how smoothly the long page scrolls (frame times while
+the timeline, zoomed in 8x, is scrolled from end to end, and while the page is scrolled top to bottom). The
+rows are made up (random probabilities): what a page costs does not depend on what the model said. Needs
+/usr/bin/chromium and playwright.
 
     python bench/bench_report.py [--windows 2000] [--inputs 1000]
 """
@@ -50,6 +52,44 @@ def load_ms(browser, path: Path) -> tuple[float, float]:
     return runs[1]
 
 
+SCROLL_JS = """async ([selector, frames]) => {
+  const box = selector === "page" ? document.scrollingElement : document.querySelector(selector);
+  const horizontal = selector !== "page";
+  const max = horizontal ? box.scrollWidth - box.clientWidth : box.scrollHeight - box.clientHeight;
+  const deltas = [];
+  let last = null;
+  await new Promise((done) => {
+    let i = 0;
+    function step(t) {
+      if (last !== null) deltas.push(t - last);
+      last = t;
+      const to = Math.round(max * i / frames);
+      if (horizontal) box.scrollLeft = to; else box.scrollTop = to;
+      if (++i <= frames) requestAnimationFrame(step); else done();
+    }
+    requestAnimationFrame(step);
+  });
+  return {max, deltas};
+}"""
+
+
+def scroll_frames(browser, path: Path, frames: int = 240) -> dict[str, tuple[int, float, float, float]]:
+    """Frame intervals while scrolling, per target: (pixels scrolled, median ms, p95 ms, share over 33 ms)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(path.as_uri())
+    page.wait_for_selector("html[data-ready]")
+    page.focus("#timeline .emo-scroll")
+    for _ in range(3):  # zoom in 8x: the timeline is many screens wide
+        page.keyboard.press("+")
+    out = {}
+    for name, selector in (("timeline", "#timeline .emo-scroll"), ("page", "page")):
+        got = page.evaluate(SCROLL_JS, [selector, frames])
+        d = np.array(got["deltas"])
+        out[name] = (int(got["max"]), float(np.median(d)), float(np.percentile(d, 95)), float((d > 33.4).mean()))
+    page.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--windows", type=int, default=2000)
@@ -66,6 +106,9 @@ def main() -> None:
         size = (long / "long.html").stat().st_size / 1e6
         print(f"page of {args.windows} windows ({size:.1f} MB): loaded and drawn in {total:.0f} ms "
               f"(script {script:.0f} ms)")
+        for name, (px, median, p95, slow) in scroll_frames(browser, long / "long.html").items():
+            print(f"  scrolling the {name} ({px} px in 240 frames): frame median {median:.1f} ms, "
+                  f"p95 {p95:.1f} ms, {slow:.0%} of frames over 33 ms")
         many = Path(tmp, "many")
         write_report([fake_result(i, f"input_{i:04d}.mp4", int(rng.integers(5, 60)), rng) for i in range(args.inputs)],
                      many)
