@@ -10,6 +10,8 @@ looped by Chromium, and presses Start: the browser records the camera and microp
 streams it to the server, as it does for a user. Every 10 s it reads the new rows from the page
 and the server's memory. Reported: rows, windows dropped, latency (from the moment the server's
 reader has passed a window's end to its row; `latency_s`) as median, 95th percentile and maximum,
+the latency the user sees (on the page's clock, from the window's end after the recording began
+to the row drawn: the recorder's 100 ms pieces and the WebSocket both ways included),
 the server's RSS and PSS at the start, after the first minute and at the end, and the page's
 JavaScript heap.
 """
@@ -119,8 +121,10 @@ def main(argv: list[str] | None = None) -> dict:
                 start = time.monotonic()
                 while (elapsed := time.monotonic() - start) < args.seconds:
                     time.sleep(min(10.0, max(0.0, args.seconds - elapsed)))
-                    for r in page.evaluate("emoLive.rows.map(r => [r.window, r.latency_s, r.dropped, r.modalities])"):
-                        rows.setdefault(r[0], {"latency_s": r[1], "dropped": r[2], "modalities": r[3]})
+                    for r in page.evaluate("emoLive.rows.map(r => [r.window, r.latency_s, r.dropped, r.modalities, "
+                                           "r.page_latency_s])"):
+                        rows.setdefault(r[0], {"latency_s": r[1], "dropped": r[2], "modalities": r[3],
+                                               "page_latency_s": r[4]})
                     rss, pss = memory_mb(server.pid)
                     heap = page.evaluate("performance.memory ? performance.memory.usedJSHeapSize : null")
                     samples.append({"t": round(time.monotonic() - start, 1), "rss_mb": rss, "pss_mb": pss,
@@ -132,6 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
             server.terminate()
             server.wait(timeout=30)
     latency = np.array([r["latency_s"] for r in rows.values()])
+    page = np.array([r["page_latency_s"] for r in rows.values()])
     first_minute = next((s for s in samples if s["t"] >= 60.0), samples[-1])
     report = {
         "clips": [str(c) for c in clips], "stream_s": round(samples[-1]["t"], 1), "rows": len(rows),
@@ -141,6 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
         "latency_median_s": float(np.median(latency)) if len(rows) else None,
         "latency_p95_s": float(np.percentile(latency, 95)) if len(rows) else None,
         "latency_max_s": float(latency.max()) if len(rows) else None,
+        "page_latency_median_s": float(np.median(page)) if len(rows) else None,
+        "page_latency_p95_s": float(np.percentile(page, 95)) if len(rows) else None,
         "rss_mb": [samples[0]["rss_mb"], first_minute["rss_mb"], samples[-1]["rss_mb"]],
         "pss_mb": [samples[0]["pss_mb"], first_minute["pss_mb"], samples[-1]["pss_mb"]],
         "page_heap_mb": [first_minute["heap_mb"], samples[-1]["heap_mb"]],

@@ -1,7 +1,7 @@
 """The live page: `emoannotate live` without --source serves one page to the browser on this machine.
 
 The page asks the browser for the camera and the microphone (getUserMedia), records them in
-short pieces (MediaRecorder, WebM: VP8 and Opus, 250 ms a piece) and sends the pieces over a
+short pieces (MediaRecorder, WebM: VP8 and Opus, 100 ms a piece) and sends the pieces over a
 WebSocket. Here they become one stream again (`live.ByteStream`) that `live.LiveAnnotator`
 reads exactly as it reads `--source -`: the same rolling windows, MTCNN, voice features and
 model, the same dropping of windows when the model falls behind. Each row goes back to the page
@@ -43,7 +43,7 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "LiveServer", "serve"]
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765
 ASSETS = {"emochart.js": "text/javascript", "live.js": "text/javascript", "report.css": "text/css"}
-MAX_PIECE_BYTES = 8 * 1024 * 1024  # one MediaRecorder piece (250 ms) is some 30 KB; a bigger message is refused
+MAX_PIECE_BYTES = 8 * 1024 * 1024  # one MediaRecorder piece (100 ms) is some 12 KB; a bigger message is refused
 # Container of the browser's recording (the MIME type's subtype) -> the FFmpeg demuxer that reads it.
 DEMUXERS = {"webm": "matroska", "x-matroska": "matroska", "mp4": "mp4", "ogg": "ogg"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -1,5 +1,5 @@
 /* live.js: the live page of `emoannotate live`. The camera and microphone (getUserMedia) are
- * recorded in 250 ms pieces (MediaRecorder, WebM) and sent to this page's own server over a
+ * recorded in 100 ms pieces (MediaRecorder, WebM) and sent to this page's own server over a
  * WebSocket; each window's row comes back as JSON and updates the preview's face box, the bars,
  * the reading and the timeline of the last minutes. Stop, or closing the tab, ends the recording,
  * frees the camera and ends the server's session. The page talks to nothing else.
@@ -7,10 +7,10 @@
 (function () {
   "use strict";
   const E = window.EmoChart, el = E.el;
-  const PIECE_MS = 250, HISTORY_S = 120;
+  const PIECE_MS = 100, HISTORY_S = 120;
   const MIMES = ["video/webm;codecs=vp8,opus", "video/webm;codecs=vp9,opus", "video/webm", "video/mp4"];
   const AUDIO_MIMES = ["audio/webm;codecs=opus", "audio/webm", "audio/ogg;codecs=opus", "audio/mp4"];
-  const live = window.emoLive = {rows: [], state: "idle", chartUpdates: 0, error: null};
+  const live = window.emoLive = {rows: [], state: "idle", chartUpdates: 0, error: null, recordingStartedAt: 0};
   let hello = null, socket = null, recorder = null, media = null, bars = null, timeline = null;
   let firstRowAt = 0;
 
@@ -88,6 +88,9 @@
     r.probs = labels.map((l) => r[`p_${l}`]);
     if (r.probs.some((p) => p == null)) r.probs = null;
     r.box = r.face_x1 == null ? null : [r.face_x1, r.face_y1, r.face_x2, r.face_y2];
+    // What the user waits: from the window's end on this page's clock (the recording's start + end_s)
+    // to the row drawn; it adds the recorder's piece and the way to the server and back to latency_s.
+    r.page_latency_s = (performance.now() - live.recordingStartedAt) / 1000 - r.end_s;
     live.rows.push(r);
     if (!firstRowAt) firstRowAt = performance.now();
     // The speaker's row (or the first) is the window's reading; others are other people's.
@@ -95,7 +98,7 @@
     const main = sameWindow.find((o) => o.speaking) || sameWindow[0];
     const k = labels.indexOf(main.emotion);
     nowTime.textContent = `${E.clock(main.start_s)}–${E.clock(main.end_s)} · ` +
-      `${main.latency_s.toFixed(2)} s after the window ended`;
+      `${Math.max(0, main.page_latency_s).toFixed(2)} s after the window ended`;
     nowEmotion.textContent = main.emotion ? `${main.emotion} ${E.percent(main.confidence)}` : "no reading";
     nowEmotion.style.borderLeftColor = k >= 0 ? hello.colors[k] : "transparent";
     facts.textContent = "";
@@ -165,6 +168,7 @@
           if (e.data.size && socket && socket.readyState === WebSocket.OPEN) socket.send(e.data);
         };
         recorder.start(PIECE_MS);
+        live.recordingStartedAt = performance.now();
         live.state = "streaming";
         stopButton.disabled = false;
         say(`Streaming ${hasVideo && hasAudio ? "camera and microphone" : hasVideo ? "the camera (no microphone)" :
