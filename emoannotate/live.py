@@ -312,7 +312,11 @@ class LiveAnnotator:
                 if dropped:
                     log.warning("live: %d window(s) dropped to keep up (the model is slower than --hop)", dropped)
             if buffers.error:
-                raise MediaError(f"{_where(source)}: {buffers.error}")
+                if throttle or done < 0:  # a file that breaks, or a stream that never gave a window
+                    raise MediaError(f"{_where(source)}: {buffers.error}")
+                # A live stream has no defined end: a server or camera that goes away ends it with a
+                # read error. What came before was annotated; say how it ended and stop cleanly.
+                log.warning("live: %s ended (%s)", _where(source), buffers.error)
         finally:
             if not reader.is_alive():  # else the reader still uses it; it is a daemon and ends with the stream
                 container.close()

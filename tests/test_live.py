@@ -102,3 +102,42 @@ def test_a_byte_stream_reads_pieces_in_order_blocks_until_more_and_ends_on_close
     stream.close()
     stream.write(b"late")  # after the end: dropped
     assert stream.read(10) == b"mn" and stream.read(10) == b"" and stream.received == 14
+
+
+def test_live_reads_a_network_stream_and_its_end_is_not_an_error(stream_file, tiny_checkpoint):
+    """`--source http://...`: an MPEG-TS served at real-time speed (as a camera's HTTP stream); when the
+    server closes the connection the stream has ended: every window is there, a warning says how, exit 0."""
+    import http.server
+
+    data = stream_file.read_bytes()
+
+    class Live(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp2t")
+            self.end_headers()
+            step, start = 188 * 20, time.monotonic()
+            for i in range(0, len(data), step):
+                time.sleep(max(0.0, start + SECONDS * i / len(data) - time.monotonic()))
+                try:
+                    self.wfile.write(data[i:i + step])
+                    self.wfile.flush()
+                except BrokenPipeError:
+                    return
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Live)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/live.ts"
+        proc = subprocess.run([sys.executable, "-m", "emoannotate", "live", "--source", url, "--model",
+                               str(tiny_checkpoint), "--device", "cpu"], capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["window"] for r in rows] == list(range(9)) and all(r["dropped"] == 0 for r in rows)
+    assert rows[0]["modalities"] == "audio+video" and rows[-1]["modalities"] == "audio"
+    assert "Traceback" not in proc.stderr and "ended" in proc.stderr  # FFmpeg's http reads the close as EIO
