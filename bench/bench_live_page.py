@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pipeline import REPO_ROOT, make_clip  # noqa: E402
+from bench_report import ARGS  # noqa: E402  (headless Chromium's flags, one list for every page benchmark)
 
 CHROMIUM = "/usr/bin/chromium"
 FAKE_RATE = 48000  # Hz, the fake microphone
@@ -74,10 +75,9 @@ def fake_devices(clips: list[Path], folder: Path, *, empty_s: float = 0.0, fps: 
 
 
 def chromium_args(camera: Path, microphone: Path) -> list[str]:
-    return ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera}",
-            f"--use-file-for-fake-audio-capture={microphone}"]
+    """The report benchmark's headless flags, and the fake camera and microphone fed from these files."""
+    return [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}", f"--use-file-for-fake-audio-capture={microphone}"]
 
 
 def memory_mb(pid: int) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from emoannotate.constants import EMOTIONS, WINDOW_SECONDS
 from emoannotate.records import STATUS_OK, FileResult, MediaJob, WindowResult
 from emoannotate.report import write_report
 
+# Headless Chromium without the network chatter of a desktop browser (also the page tests' flags).
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
 

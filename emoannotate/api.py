@@ -28,6 +28,7 @@ from .outputs import Outputs
 from .pipeline import Annotator, RunOptions
 from .records import FileResult, MediaArrays, MediaJob
 from .registry import DEFAULT_MODEL, load_model
+from .sinks import stdout_reserved
 from .writers import columns, row_to_dict
 
 if TYPE_CHECKING:
@@ -224,6 +225,8 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
         hook = RichProgress()
     results = Results(model=name, labels=labels)
     with contextlib.ExitStack() as stack:
+        if "-" in (str(out), str(output_dir)):  # rows on stdout: whatever else prints (Ray) goes to stderr
+            stack.enter_context(stdout_reserved())
         if outputs is not None:
             stack.enter_context(outputs)
         close = getattr(hook, "close", None)  # optional: not part of the ProgressHook interface

@@ -8,7 +8,6 @@ are written: `--resume` goes on).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -135,21 +134,18 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, report_dir, media_roo
         raise click.UsageError("give an output: --out FILE (or - for stdout) and/or --output-dir DIR")
     if media_root is not None and report_dir is None:
         raise click.UsageError("--media-root is where the report's pages find the inputs: give --report-dir too")
-    from .sinks import stdout_reserved
-
     done: list = []
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        with stdout_reserved() if out == "-" else contextlib.nullcontext():
-            results = annotate(
-                list(inputs), model, hop_s=hop, min_window_s=min_window, batch_size=batch_size, device=device,
-                workers=workers, threads=threads, amp=not no_amp, faces=faces, segments=segments,
-                modality_probabilities=modality_probabilities, model_dir=model_dir, ray=ray_address,
-                out=out,
-                format=fmt if output_dir is None else None, output_dir=output_dir, formats=fmt or "csv",
-                srt_dir=srt_dir, charts_dir=charts_dir, report_dir=report_dir, media_root=media_root,
-                overwrite=overwrite, resume=resume, progress=not quiet,
-                on_result=done.append)
+        results = annotate(
+            list(inputs), model, hop_s=hop, min_window_s=min_window, batch_size=batch_size, device=device,
+            workers=workers, threads=threads, amp=not no_amp, faces=faces, segments=segments,
+            modality_probabilities=modality_probabilities, model_dir=model_dir, ray=ray_address,
+            out=out,
+            format=fmt if output_dir is None else None, output_dir=output_dir, formats=fmt or "csv",
+            srt_dir=srt_dir, charts_dir=charts_dir, report_dir=report_dir, media_root=media_root,
+            overwrite=overwrite, resume=resume, progress=not quiet,
+            on_result=done.append)
     except (KeyboardInterrupt, _Terminated) as stop:
         how = "with --resume" if not resume else "again"
         stderr_console().print(f"[yellow]stopped: {len(done)} finished input(s) are written; run the same command "

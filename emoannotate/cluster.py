@@ -27,7 +27,6 @@ from typing import Any
 
 from .errors import EmoannotateError, InputError
 from .executor import Task, TaskResult, run_task
-from .records import MediaArrays
 
 log = logging.getLogger("emoannotate")
 
@@ -95,21 +94,19 @@ def connect(address: str) -> int:
     return cpus
 
 
-def _on_node(task: Task, detector_device: str) -> TaskResult:
-    """A Ray task: the local pool's work (one torch thread, as there: one task per CPU)."""
+def _on_node(task: Task) -> TaskResult:
+    """A Ray task: the local pool's work (one torch thread, as there: one task per CPU; MTCNN on it)."""
     import torch
 
     torch.set_num_threads(1)
-    return run_task(task, detector_device)
+    return run_task(task)
 
 
-def run_tasks_on_ray(tasks: Sequence[Task], *, address: str, detector_device: str = "cpu"
-                     ) -> Generator[TaskResult, None, None]:
-    """Run `tasks` on the Ray cluster at `address`; yield their results in task order (as
-    `executor.run_tasks`). Results of tasks Ray had to run again carry no warning: Ray does
-    not say which were retried."""
+def run_tasks_on_ray(tasks: Sequence[Task], *, cpus: int) -> Generator[TaskResult, None, None]:
+    """Run `tasks` on the connected Ray cluster (`session`; `cpus`: its CPUs); yield their results in
+    task order (as `executor.run_tasks`). Results of tasks Ray had to run again carry no warning: Ray
+    does not say which were retried."""
     ray = _ray()
-    cpus = connect(address)
     remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_on_node)
     queue = deque(tasks)
     pending: deque[tuple[Task, Any]] = deque()
@@ -118,14 +115,13 @@ def run_tasks_on_ray(tasks: Sequence[Task], *, address: str, detector_device: st
         while queue or pending:
             while queue and len(pending) < limit:
                 t = queue.popleft()
-                pending.append((t, remote.remote(t, detector_device)))
+                pending.append((t, remote.remote(t)))
             task, ref = pending.popleft()
             try:
                 yield ray.get(ref)
             except ray.exceptions.RayError as err:  # lost MAX_RETRIES + 1 times, or the cluster went away
-                name = task.source.name if isinstance(task.source, MediaArrays) else task.source
                 first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                yield TaskResult(task.job_index, task.windows, [], error=f"{name}: lost on the Ray cluster "
+                yield TaskResult(task.job_index, task.windows, [], error=f"{task.name}: lost on the Ray cluster "
                                  f"{MAX_RETRIES + 1} times ({type(err).__name__}: {first})")
     finally:
         for _, ref in pending:  # stopped early (Ctrl-C, an output error): what is queued is not needed

@@ -50,6 +50,11 @@ class Task:
     has_audio: bool
     faces: str = FACES_SPEAKER  # whose face each window reads (constants.FACE_MODES)
 
+    @property
+    def name(self) -> str:
+        """The input as messages name it: its path, or the arrays' name."""
+        return self.source.name if isinstance(self.source, MediaArrays) else self.source
+
 
 @dataclass
 class TaskResult:
@@ -96,7 +101,7 @@ def run_task(task: Task, detector_device: str = "cpu") -> TaskResult:
 
 
 def _run_task(task: Task, detector_device: str) -> TaskResult:
-    name = task.source.name if isinstance(task.source, MediaArrays) else task.source
+    name = task.name
     try:
         inputs = extract_windows(task.source, task.windows, has_video=task.has_video, has_audio=task.has_audio,
                                  detector=default_detector(detector_device) if task.has_video else None,
@@ -143,8 +148,7 @@ class _Pool:
 
 
 def _died(task: Task) -> TaskResult:
-    name = task.source.name if isinstance(task.source, MediaArrays) else task.source
-    return TaskResult(task.job_index, task.windows, [], error=f"{name}: the worker process reading it died twice "
+    return TaskResult(task.job_index, task.windows, [], error=f"{task.name}: the worker process reading it died twice "
                       "(out of memory? killed?); try fewer --workers")
 
 

@@ -401,7 +401,8 @@ class Annotator:
         if self.options.ray is not None:
             from .cluster import ModelPool, run_tasks_on_ray
 
-            results = run_tasks_on_ray(tasks, address=self.options.ray)  # MTCNN on the tasks' CPUs
+            assert cluster_cpus is not None  # annotate() opened the session
+            results = run_tasks_on_ray(tasks, cpus=cluster_cpus)
             pool = ModelPool(self._actor_factory)
         else:
             results = run_tasks(tasks, workers=n_workers, detector_device=detector_device, model_threads=threads)

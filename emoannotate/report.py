@@ -34,7 +34,7 @@ from .segments import merge
 from .sinks import make_dir, write_atomically
 from .writers import check_can_write, columns, row_to_dict, segment_to_dict
 
-__all__ = ["INDEX_NAME", "media_path", "page_names", "report_paths", "web_asset", "write_report"]
+__all__ = ["INDEX_NAME", "chart_data", "media_path", "page_names", "report_paths", "web_asset", "write_report"]
 
 INDEX_NAME = "index.html"
 STRIP_COLUMNS = ("start_s", "end_s", "label", "confidence")  # the index's strip: one entry per window
@@ -117,7 +117,8 @@ def _html(title: str, body_class: str, data: Any, scripts: Sequence[str]) -> str
     )
 
 
-def _common(labels: Sequence[str]) -> dict[str, Any]:
+def chart_data(labels: Sequence[str]) -> dict[str, Any]:
+    """What the pages' charts (`web/emochart.js`) need: labels, their colours, modality and status names."""
     return {"labels": list(labels), "colors": [emotion_color(label, labels) for label in labels],
             "modality_names": MODALITY_NAMES, "statuses": list(STATUSES), "version": __version__}
 
@@ -141,7 +142,7 @@ def write_report(results: Sequence[FileResult], out_dir: str | Path, *, labels: 
         duration = max((r["end_s"] for r in rows if r["end_s"] is not None), default=0.0)
         media = _media(file, out_dir, media_root)
         segments = [segment_to_dict(s) for s in merge(result.windows)]
-        page = {**_common(labels), "file": file, "index": INDEX_NAME, "media": media, "duration_s": duration,
+        page = {**chart_data(labels), "file": file, "index": INDEX_NAME, "media": media, "duration_s": duration,
                 "columns": cols, "rows": [[r[c] for c in cols] for r in rows], "segments": segments}
         write_atomically(path, _html(f"{Path(file).name}: emotions", "emo-page", page,
                                      ("emochart.js", "report.js")).encode("utf-8"))
@@ -154,7 +155,7 @@ def write_report(results: Sequence[FileResult], out_dir: str | Path, *, labels: 
             "error": result.error or next((r["error"] for r in rows if r["error"]), None),
             "strip": [[r["start_s"], r["end_s"], labels.index(r["emotion"]) if r["emotion"] in labels else -1,
                        r["confidence"]] for r in main]})
-    index = {**_common(labels), "inputs": entries, "strip_columns": list(STRIP_COLUMNS)}
+    index = {**chart_data(labels), "inputs": entries, "strip_columns": list(STRIP_COLUMNS)}
     write_atomically(paths[0], _html("emoannotate report", "emo-index", index,
                                      ("emochart.js", "index.js")).encode("utf-8"))
     return paths

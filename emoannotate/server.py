@@ -31,11 +31,10 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from . import __version__
-from .charts import MODALITY_NAMES, emotion_color
 from .constants import WINDOW_SECONDS
 from .errors import EmoannotateError
 from .live import ByteStream, LiveAnnotator, LiveRow
-from .report import web_asset
+from .report import chart_data, web_asset
 
 log = logging.getLogger("emoannotate")
 
@@ -54,11 +53,10 @@ LOCAL_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 @dataclass
 class SessionInfo:
-    """One browser tab's stream: when it began, what came in, what went back."""
+    """One browser tab's stream: when it began, what went back."""
 
     name: str
     started: float
-    bytes_in: int = 0
     rows: int = 0
     dropped: int = 0
 
@@ -66,8 +64,7 @@ class SessionInfo:
 class LiveServer:
     """The live page's web app: `app()` for aiohttp; one tab annotated at a time with `engine`.
 
-    on_row(session_name, live_row) is called (in the worker thread) for every row, e.g. to record it;
-    `sessions` counts the tabs served, `active` is the tab being annotated (None when free).
+    on_row(session_name, live_row) is called (in the worker thread) for every row, e.g. to record it.
     """
 
     def __init__(self, engine: LiveAnnotator, *, model_name: str = "default",
@@ -75,8 +72,6 @@ class LiveServer:
         self.engine = engine
         self.model_name = model_name
         self.on_row = on_row
-        self.active: SessionInfo | None = None
-        self.sessions = 0
         self._lock = asyncio.Lock()
         self._allowed_hosts: set[str] = set()
 
@@ -130,11 +125,8 @@ class LiveServer:
 
     async def _serve_tab(self, ws: web.WebSocketResponse) -> None:
         engine = self.engine
-        await ws.send_json({
-            "type": "hello", "labels": list(engine.labels),
-            "colors": [emotion_color(label, engine.labels) for label in engine.labels],
-            "modality_names": MODALITY_NAMES, "hop_s": engine.options.hop_s, "window_s": WINDOW_SECONDS,
-            "model": self.model_name, "version": __version__})
+        await ws.send_json({"type": "hello", **chart_data(engine.labels), "hop_s": engine.options.hop_s,
+                            "window_s": WINDOW_SECONDS, "model": self.model_name})
         first = await ws.receive()
         if first.type != WSMsgType.TEXT:
             await ws.close(message=b"expected the start message")
@@ -146,9 +138,8 @@ class LiveServer:
             await ws.send_json({"type": "error", "message": f"cannot read this recording: {first.data[:200]}"})
             await ws.close()
             return
-        self.sessions += 1
         name = "browser-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        info = self.active = SessionInfo(name, time.monotonic())
+        info = SessionInfo(name, time.monotonic())
         stream = ByteStream()
         stop = threading.Event()
         loop = asyncio.get_running_loop()
@@ -162,7 +153,6 @@ class LiveServer:
             async for msg in ws:
                 if msg.type == WSMsgType.BINARY:
                     stream.write(msg.data)
-                    info.bytes_in += len(msg.data)
                 elif msg.type == WSMsgType.TEXT and msg.data == "stop":
                     break
                 elif msg.type == WSMsgType.ERROR:
@@ -176,9 +166,8 @@ class LiveServer:
             if not ws.closed:
                 await ws.close()
             seconds = time.monotonic() - info.started
-            log.info("live: %s ended after %.0f s (%d rows, %d dropped); the worker is free", name, seconds,
-                     info.rows, info.dropped)
-            self.active = None
+            log.info("live: %s ended after %.0f s (%.1f MB in, %d rows, %d dropped); the worker is free", name,
+                     seconds, stream.received / 1e6, info.rows, info.dropped)
 
     def _work(self, stream: ByteStream, demuxer: str, info: SessionInfo, stop: threading.Event,
               loop: asyncio.AbstractEventLoop, outbox: asyncio.Queue) -> None:
