@@ -8,10 +8,11 @@ resampled by the same FFmpeg resampler as a file's.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -29,6 +30,7 @@ TAIL_CHECK_S = 10.0  # s before a header's claimed end where probing checks that
 END_TOLERANCE_S = 1.0  # s, packets ending this much before the claimed end mean the header lies
 REORDER_PACKETS = 16  # a stream's last packets among which its latest end is (B-frames come out of order)
 MAX_BAD_PACKETS = 200  # damaged packets in a row after which a stream is given up
+NEAR_TARGET_FRAMES = 2.0  # frame durations before a target time within which every frame is decoded
 
 
 def _fail(path: Path, err: Exception) -> MediaError:
@@ -212,13 +214,21 @@ def _media_origin(container) -> float:
     return min((_stream_origin(s) for s in streams), default=0.0)
 
 
-def _decoded(container, stream, path: Path) -> Iterator:
+def _decoded(container, stream, path: Path, needed: Callable[[av.Packet], bool] | None = None) -> Iterator:
     """The stream's frames; a packet that does not decode (a damaged stretch) is skipped, not fatal.
 
+    needed: whether a packet's frame is wanted; the decoder skips the frames of packets that are
+    not wanted and that no other frame refers to (FFmpeg's skip_frame "NONREF": B-frames that are
+    not references, about half of an x264 stream's frames). Every frame it does decode has the
+    same pixels as without skipping, since nothing depends on the skipped ones.
     Raises MediaError when nothing decodes, or when MAX_BAD_PACKETS in a row do not.
     """
     bad_run = bad = good = 0
+    skipping = False
     for packet in container.demux(stream):
+        if needed is not None and needed(packet) == skipping:
+            skipping = not skipping
+            stream.codec_context.skip_frame = "NONREF" if skipping else "DEFAULT"
         try:
             frames = packet.decode()
         except av.FFmpegError as err:
@@ -237,14 +247,17 @@ def _decoded(container, stream, path: Path) -> Iterator:
 
 
 def iter_window_frames(
-    path: str | Path, windows: Sequence[Window], *, n_frames: int
+    path: str | Path, windows: Sequence[Window], *, n_frames: int, skip_unneeded: bool = True
 ) -> Iterator[tuple[Window, list[np.ndarray | None]]]:
     """Yield, for each window in order, its `n_frames` RGB frames (H, W, 3) uint8.
 
     Each frame is the one on screen at the target time (`windows.frame_times`). A target
     past the end of the video stream gets None. The video is decoded once, front to back
     (after a seek to the first window when it starts late); frames between targets are
-    decoded but never converted.
+    never converted, and those that are not references for others (most B-frames) are not
+    even decoded unless they are within NEAR_TARGET_FRAMES of a target (`_decoded`): the
+    frames returned are the same, pixel for pixel (tests/test_media.py), for about a third
+    less decoding at 15 frames a window.
     """
     path = Path(path)
     if not windows:
@@ -265,7 +278,19 @@ def iter_window_frames(
             if targets[0][0] > _SEEK_MIN_S:
                 container.seek(int((targets[0][0] - 1.0 + origin) / stream.time_base), stream=stream, backward=True)
             prev = None  # (time, frame) shown before the current one
-            for frame in _decoded(container, stream, path):
+            frame_dur = 1.0 / float(stream.average_rate) if stream.average_rate else 0.05
+            times = [t for t, _, _ in targets]
+
+            def needed(packet: av.Packet) -> bool:
+                """Whether the packet's frame may be the one on screen at a target: shown up to
+                NEAR_TARGET_FRAMES before it, or half a frame after (timestamps round)."""
+                if packet.pts is None or packet.time_base is None:
+                    return True
+                t = _unwrap(float(packet.pts * packet.time_base), stream) - origin
+                k = bisect.bisect_left(times, t - 0.5 * frame_dur)  # the first target not before it
+                return k < len(times) and times[k] < t + NEAR_TARGET_FRAMES * frame_dur
+
+            for frame in _decoded(container, stream, path, needed if skip_unneeded else None):
                 t = _frame_time(frame, stream) - origin
                 while ti < len(targets) and targets[ti][0] < t:
                     chosen = prev[1] if prev is not None else frame
@@ -281,7 +306,6 @@ def iter_window_frames(
                     break
                 prev = (t, frame)
             # Targets at or after the last frame: it stays on screen until the stream ends.
-            frame_dur = 1.0 / float(stream.average_rate) if stream.average_rate else 0.05
             while ti < len(targets):
                 t_target, wi, fi = targets[ti]
                 if prev is not None and t_target <= prev[0] + frame_dur:  # prev[0]: time of the last frame

@@ -41,16 +41,18 @@ def write_media(
     audio_fn=None,
     audio_rate: int = AAC_RATE,
     audio_codec: str = "aac",
+    preset: str = "ultrafast",
 ) -> Path:
     """Encode a file with PyAV: H.264 video from `frame_fn(i) -> (H, W, 3) uint8` and/or
-    mono audio from `audio_fn(t seconds array) -> samples in [-1, 1]` (None: no stream)."""
+    mono audio from `audio_fn(t seconds array) -> samples in [-1, 1]` (None: no stream).
+    preset: x264's ("ultrafast" has no B-frames; "veryfast" and slower have them, as cameras' do)."""
     with av.open(str(path), "w") as container:
         video = audio = None
         if frame_fn is not None:
             video = container.add_stream("libx264", rate=fps)
             video.width, video.height = size
             video.pix_fmt = "yuv420p"
-            video.options = {"preset": "ultrafast", "crf": "18"}
+            video.options = {"preset": preset, "crf": "18"}
         if audio_fn is not None:
             audio = container.add_stream(audio_codec, rate=audio_rate, layout="mono")
         if video is not None:

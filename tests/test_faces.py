@@ -126,14 +126,19 @@ def _scene(face_image, xs, *, width=640, side=240):
 
 
 class _Counting:
-    """Wraps an MTCNN and counts the frames it is asked to look at."""
+    """Wraps an MTCNN and counts the frames it searches and the crops its last stage (O-Net) looks at."""
 
     def __init__(self, mtcnn):
-        self.mtcnn, self.frames = mtcnn, 0
+        self.mtcnn, self.frames, self.checked = mtcnn, 0, 0
 
     def detect(self, batch):
         self.frames += len(batch)
         return self.mtcnn.detect(batch)
+
+    def onet(self, crops):
+        assert crops.shape[1:] == (3, 48, 48)
+        self.checked += len(crops)
+        return self.mtcnn.onet(crops)
 
 
 @pytest.fixture
@@ -176,3 +181,52 @@ def test_a_face_that_comes_in_late_is_found_where_it_is(tracking_and_full, face_
     tracked, detected = tracking.detect(frames), full.detect(frames)
     assert tracked.mask.tolist() == detected.mask.tolist() == [False] * 9 + [True] * 6
     assert not np.any(tracked.crops[:9])
+
+
+def _swing(face_image, xs):
+    """The astronaut at positions xs, each frame checked against MTCNN run on every frame."""
+    return _scene(face_image, xs, width=900)
+
+
+def test_a_face_that_moves_fast_is_followed_by_onet_not_searched_for(tracking_and_full, face_image):
+    from emoannotate.faces import box_iou
+
+    tracking, full = tracking_and_full
+    frames = _swing(face_image, [20 + 35 * i for i in range(15)])  # 35 px a frame: key frames' boxes apart
+    tracked, detected = tracking.detect(frames), full.detect(frames)
+    assert tracking.mtcnn.frames == 3  # MTCNN searched the key frames only
+    assert tracking.mtcnn.checked >= 12  # O-Net followed the face through the 12 frames between
+    assert tracked.mask.all()
+    ious = [box_iou(a, b) for a, b in zip(tracked.boxes, detected.boxes)]
+    assert min(ious) > 0.8, ious
+
+
+def test_a_face_that_moves_away_and_back_between_key_frames_is_not_interpolated(tracking_and_full, face_image):
+    from emoannotate.faces import box_iou
+
+    tracking, full = tracking_and_full
+    xs = [300, 340, 380, 420, 380, 340, 300, 300, 300, 260, 220, 180, 220, 260, 300]  # 0, 7, 14 agree
+    frames = _swing(face_image, xs)
+    tracked, detected = tracking.detect(frames), full.detect(frames)
+    ious = [box_iou(a, b) for a, b in zip(tracked.boxes, detected.boxes)]
+    assert min(ious) > 0.8, ious  # the interpolated line (x = 300 throughout) would be at 0.5 in frames 3, 11
+    assert tracking.mtcnn.frames == 3
+
+
+def test_two_faces_moving_apart_are_followed_each(tracking_and_full, face_image):
+    from emoannotate.faces import box_iou
+
+    tracking, full = tracking_and_full
+    face = resized(face_image, 200)
+    frames = []
+    for i in range(15):
+        frame = np.full((320, 1000, 3), 128, np.uint8)
+        frame[40:240, 300 - 20 * i:500 - 20 * i] = face
+        frame[60:260, 500 + 20 * i:700 + 20 * i] = face
+        frames.append(frame)
+    tracked, detected = tracking.track(frames), full.track(frames)
+    assert len(tracked) == len(detected) == 2
+    assert tracking.mtcnn.frames == 3
+    for a, b in zip(sorted(tracked, key=lambda f: f.boxes[0][0]), sorted(detected, key=lambda f: f.boxes[0][0])):
+        assert a.mask.all()
+        assert min(box_iou(x, y) for x, y in zip(a.boxes, b.boxes)) > 0.8

@@ -144,6 +144,27 @@ def assert_frames_at(frames, window: Window):
         assert gray(frame) == pytest.approx(gray_level(on_screen(t)), abs=2.0), t
 
 
+def test_frames_with_b_frames_are_the_same_when_unneeded_ones_are_skipped(tmp_path):
+    import av
+
+    from tests.synth import write_media
+
+    path = write_media(tmp_path / "b.mp4", duration_s=8.0, fps=30, preset="veryfast",
+                       frame_fn=lambda i: np.full((64, 96, 3), (7 * i) % 256, np.uint8))
+    with av.open(str(path)) as c:  # the file has frames nothing refers to, for the decoder to skip
+        c.streams.video[0].codec_context.skip_frame = "NONREF"
+        kept = sum(1 for _ in c.decode(video=0))
+    assert kept < 0.8 * 240
+    windows = plan_windows(8.0, hop_s=1.3)  # overlapping windows: targets out of step with the frames
+    skipped = list(iter_window_frames(path, windows, n_frames=FRAMES_PER_WINDOW))
+    every = list(iter_window_frames(path, windows, n_frames=FRAMES_PER_WINDOW, skip_unneeded=False))
+    assert [w for w, _ in skipped] == [w for w, _ in every] == windows
+    for (w, a), (_, b) in zip(skipped, every):
+        for t, x, y in zip(frame_times(w), a, b):
+            assert x is not None and np.array_equal(x, y), t
+            assert gray(x) == pytest.approx((7 * on_screen(t, 30)) % 256, abs=2.0), t
+
+
 def test_frames_per_window_shape_and_timing(tone_video):
     windows = plan_windows(MEDIA_SECONDS)  # [0, 3.6) and the partial [3.6, 4.0)
     got = list(iter_window_frames(tone_video, windows, n_frames=FRAMES_PER_WINDOW))
