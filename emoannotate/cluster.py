@@ -102,6 +102,18 @@ def _on_node(task: Task) -> TaskResult:
     return run_task(task)
 
 
+def _get(ray: Any, ref: Any) -> Any:
+    """ray.get, but a Ctrl-C or SIGTERM that lands inside Ray's C code (its `check_signals` while it
+    waits or deserialises) comes out as itself, not as the SystemError Ray wraps it in."""
+    try:
+        return ray.get(ref)
+    except SystemError as err:
+        stop = err.__cause__ or err.__context__
+        if isinstance(stop, BaseException) and not isinstance(stop, Exception):
+            raise stop from None
+        raise
+
+
 def run_tasks_on_ray(tasks: Sequence[Task], *, cpus: int) -> Generator[TaskResult, None, None]:
     """Run `tasks` on the connected Ray cluster (`session`; `cpus`: its CPUs); yield their results in
     task order (as `executor.run_tasks`). Results of tasks Ray had to run again carry no warning: Ray
@@ -118,11 +130,13 @@ def run_tasks_on_ray(tasks: Sequence[Task], *, cpus: int) -> Generator[TaskResul
                 pending.append((t, remote.remote(t)))
             task, ref = pending.popleft()
             try:
-                yield ray.get(ref)
+                result = _get(ray, ref)
             except ray.exceptions.RayError as err:  # lost MAX_RETRIES + 1 times, or the cluster went away
                 first = str(err).strip().splitlines()[0] if str(err).strip() else ""
                 yield TaskResult(task.job_index, task.windows, [], error=f"{task.name}: lost on the Ray cluster "
                                  f"{MAX_RETRIES + 1} times ({type(err).__name__}: {first})")
+            else:
+                yield result
     finally:
         for _, ref in pending:  # stopped early (Ctrl-C, an output error): what is queued is not needed
             ray.cancel(ref, force=True)
@@ -174,7 +188,7 @@ class ModelPool:
         i, method, args, ref = call
         for attempt in range(MAX_RETRIES + 1):
             try:
-                return ray.get(ref)
+                return _get(ray, ref)
             except ray.exceptions.RayActorError as err:
                 if attempt == MAX_RETRIES:
                     raise EmoannotateError(f"the model's Ray actor died {MAX_RETRIES + 1} times in a row (out of "

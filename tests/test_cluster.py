@@ -150,3 +150,26 @@ def test_a_ray_run_stopped_midway_resumes_to_the_bytes_of_an_uninterrupted_run(t
     assert 1 <= finished < len(clips), finished
     subprocess.run([*base, "--out", str(out), "--ray", "local", "--resume"], cwd=ROOT, check=True)
     assert out.read_bytes() == (tmp_path / "local.csv").read_bytes()
+
+
+def test_a_signal_that_lands_inside_ray_get_comes_out_as_itself():
+    """SIGTERM's exception raised in Ray's C code comes back as a SystemError caused by it (seen in CI)."""
+    from emoannotate.cluster import _get
+
+    class Stop(BaseException):
+        pass
+
+    class Raising:
+        def __init__(self, cause):
+            self.cause = cause
+
+        def get(self, ref):
+            try:
+                raise self.cause
+            except BaseException as err:
+                raise SystemError("<built-in method __new__> returned a result with an exception set") from err
+
+    with pytest.raises(Stop):
+        _get(Raising(Stop()), None)
+    with pytest.raises(SystemError):  # a real SystemError stays one
+        _get(Raising(ValueError("bad")), None)
