@@ -126,10 +126,6 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, report_dir, media_roo
     face frames and box, partial, status.
     Exit status: 0 all inputs done, 1 some inputs failed (their rows say why), 2 nothing run.
     """
-    if workers != 0 and ray_address is None:
-        from .executor import start_forkserver
-
-        start_forkserver()  # its imports overlap ours (torch) below
     from .api import annotate
     from .console import print_summary, setup_logging, stderr_console
 

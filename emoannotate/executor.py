@@ -4,9 +4,6 @@ Workers fork from a forkserver that has imported the extraction stack once (torc
 facenet-pytorch, librosa's feature modules), so each starts in about a second instead of
 importing it all anew; plain fork after torch has started threads is unsafe. Results
 come back in task order with a bounded number of tasks in flight, so memory stays flat.
-
-This module imports neither torch nor the extraction stack until a task runs, so the CLI can
-start the forkserver (`start_forkserver`) before it imports them itself.
 """
 
 from __future__ import annotations
@@ -24,8 +21,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+import torch
+
 from .constants import FACES_SPEAKER
+from .device import torch_threads
 from .errors import EmoannotateError
+from .extract import default_detector, extract_windows
 from .records import MediaArrays, Window, WindowInput
 
 log = logging.getLogger("emoannotate")
@@ -100,8 +101,6 @@ def run_task(task: Task, detector_device: str = "cpu") -> TaskResult:
 
 
 def _run_task(task: Task, detector_device: str) -> TaskResult:
-    from .extract import default_detector, extract_windows
-
     name = task.name
     try:
         inputs = extract_windows(task.source, task.windows, has_video=task.has_video, has_audio=task.has_audio,
@@ -118,26 +117,7 @@ def _run_task(task: Task, detector_device: str) -> TaskResult:
 
 
 def _worker_init() -> None:
-    import torch
-
     torch.set_num_threads(1)  # one process per core; intra-op threads would oversubscribe
-
-
-def _forkserver() -> mp.context.BaseContext:
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(list(WORKER_PRELOAD))
-    return ctx
-
-
-def start_forkserver() -> None:
-    """Start the workers' forkserver now, so that its imports (WORKER_PRELOAD, about 5 s) overlap
-    this process's own: call it before importing torch. The first worker then starts about a
-    second sooner (docs/BENCHMARKS.md). If no worker is ever asked for, it only cost those imports
-    on a core, and it ends with this process."""
-    from multiprocessing import forkserver
-
-    _forkserver()
-    forkserver.ensure_running()
 
 
 class _Pool:
@@ -145,7 +125,8 @@ class _Pool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.ctx = _forkserver()
+        self.ctx = mp.get_context("forkserver")
+        self.ctx.set_forkserver_preload(list(WORKER_PRELOAD))
         self.pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
@@ -181,8 +162,6 @@ def run_tasks(tasks: Sequence[Task], *, workers: int, detector_device: str = "cp
     goes on. Results of retried tasks carry a `warning`.
     model_threads: torch threads this process keeps while workers run (None: the cores they leave).
     """
-    from .device import torch_threads
-
     if workers <= 0 or any(isinstance(t.source, MediaArrays) for t in tasks):
         for t in tasks:
             # MTCNN runs many small convolutions: one CPU thread is several times faster

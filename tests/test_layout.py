@@ -114,14 +114,6 @@ def test_python_dash_m_runs_the_cli():
     assert out.stdout.startswith("Usage: emoannotate") and "run" in out.stdout
 
 
-def test_the_cli_and_the_executor_start_without_torch():
-    """`run` starts the workers' forkserver before it imports torch (executor.start_forkserver)."""
-    code = ("import sys, emoannotate.cli, emoannotate.executor; "
-            "print(sorted(m for m in ('torch', 'librosa', 'facenet_pytorch') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 def test_nothing_shipped_holds_a_machine_path():
     import json
 
