@@ -39,9 +39,9 @@ class Counting(FaceDetector):
         self.searched += len(frames)
         return super()._detect(frames)
 
-    def _refine(self, frame, boxes):
+    def _refine(self, frames, boxes):
         self.checked += len(boxes)
-        return super()._refine(frame, boxes)
+        return super()._refine(frames, boxes)
 
 
 def panned(window, frames, amplitude: int, period: float):

@@ -193,7 +193,7 @@ class FaceDetector:
                 boxes, score = self._refine([frames[i]] * len(boxes), boxes)
             if (score < self.min_prob).any():
                 return None
-            out[i] = boxes[np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")]
+            out[i] = _largest_first(boxes)
         return out
 
     def _refine(self, frames: Sequence[np.ndarray], boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,7 +201,7 @@ class FaceDetector:
         candidates: each box made square, cut out and resized to 48x48. Returns the boxes moved as O-Net
         regresses them (k, 4) float32, clipped to the frame, and its face probabilities (k,)."""
         h, w = frames[0].shape[:2]
-        one = max(h, w) / min(max(h, w), self.detect_max_side)  # a pixel at detection scale, in source pixels
+        one = 1.0 / self._scale(h, w)  # a pixel at detection scale, in source pixels
         squares = _square(boxes)
         crops = np.zeros((len(boxes), ONET_SIZE, ONET_SIZE, 3), np.uint8)
         for j, (frame, sq) in enumerate(zip(frames, squares)):
@@ -223,7 +223,7 @@ class FaceDetector:
         (k may be 0), float32 x1, y1, x2, y2 in source pixels."""
         first = next(iter(frames.values()))
         h, w = first.shape[:2]
-        scale = min(1.0, self.detect_max_side / max(h, w))
+        scale = self._scale(h, w)
         small = np.stack([self._shrink(f, scale) for f in frames.values()])  # (k, h', w', 3)
         with torch.inference_mode():
             batch_boxes, batch_probs = self.mtcnn.detect(small)
@@ -233,11 +233,13 @@ class FaceDetector:
                 found[i] = np.zeros((0, 4), np.float32)
                 continue
             keep = np.asarray(fp, dtype=np.float64) >= self.min_prob
-            fb = np.asarray(fb, dtype=np.float32)[keep] / scale
-            areas = (fb[:, 2] - fb[:, 0]) * (fb[:, 3] - fb[:, 1])
-            fb = fb[np.argsort(-areas, kind="stable")]
+            fb = _largest_first(np.asarray(fb, dtype=np.float32)[keep] / scale)
             found[i] = np.clip(fb, 0, [w, h, w, h]).astype(np.float32)  # MTCNN boxes may overhang the frame
         return found
+
+    def _scale(self, h: int, w: int) -> float:
+        """How much an (h, w) frame is shrunk for MTCNN: its longer side to at most detect_max_side."""
+        return min(1.0, self.detect_max_side / max(h, w))
 
     @staticmethod
     def _shrink(frame: np.ndarray, scale: float) -> np.ndarray:
@@ -260,6 +262,11 @@ def _cut(n: int, available: dict[int, np.ndarray], boxes: dict[int, np.ndarray],
         if crop is not None:
             crops[i], mask[i], out[i] = crop, True, box
     return WindowFaces(crops, mask, out, max_faces)
+
+
+def _largest_first(boxes: np.ndarray) -> np.ndarray:
+    """(n, 4) boxes sorted by area, largest first (ties keep their order)."""
+    return boxes[np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")]
 
 
 def _square(boxes: np.ndarray) -> np.ndarray:
