@@ -20,6 +20,7 @@ from .constants import (
     N_TONNETZ,
     SAMPLE_RATE,
     SILENCE_RMS,
+    TONNETZ_TUNING,
     WINDOW_SAMPLES,
 )
 
@@ -82,7 +83,10 @@ def window_features(samples: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     mel_db = librosa.power_to_db(mel, ref=1.0)  # dB re 1.0, floor at max - 80 dB
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=N_MFCC)  # (40, 156)
     contrast = librosa.feature.spectral_contrast(S=stft_mag, sr=sr, n_bands=N_CONTRAST - 1)  # (7, 156)
-    tonnetz = librosa.feature.tonnetz(y=y, sr=sr, hop_length=HOP_LENGTH)  # (6, 156)
+    # A fixed tuning (A4 = 440 Hz) instead of librosa's per-call estimate: a 3.6 s window of speech has
+    # no tuning to estimate, and the estimate (piptrack) is a third of this function's time and the
+    # numba gufunc whose on-disk cache crashed a fresh install's second run (numba#10128).
+    tonnetz = librosa.feature.tonnetz(y=y, sr=sr, hop_length=HOP_LENGTH, tuning=TONNETZ_TUNING)  # (6, 156)
     tonnetz = np.nan_to_num(tonnetz)  # silent stretches give 0/0 in the chroma normalisation
     feats = np.concatenate([mfcc, mel_db, contrast, tonnetz], axis=0).astype(np.float32)
     assert feats.shape == (N_AUDIO_FEATURES, N_AUDIO_FRAMES), feats.shape

@@ -39,7 +39,17 @@ def current_preprocessing() -> dict:
         "audio_features": {"mfcc": C.N_MFCC, "mel_db": C.N_MELS, "contrast": C.N_CONTRAST, "tonnetz": C.N_TONNETZ},
         "audio_frames": C.N_AUDIO_FRAMES,
         "audio_level": "each window's active speech scaled to RMS 0.05 (gain within +-30 dB)",
+        "tonnetz_tuning": C.TONNETZ_TUNING,
     }
+
+
+FACE_PREPROCESSING = ("window_s", "frames_per_window", "face_size", "face_crop")  # what a face window depends on
+
+
+def face_preprocessing() -> dict:
+    """The part of `current_preprocessing` that makes a window's faces (photo caches depend on it alone)."""
+    full = current_preprocessing()
+    return {k: full[k] for k in FACE_PREPROCESSING}
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,27 @@ class CheckpointMeta:
     @property
     def labels(self) -> tuple[str, ...]:
         return self.config.labels
+
+    def describe(self, name: str) -> str:
+        """What `models info NAME` prints: file, backbone, data, protocol and the test figures."""
+        from .datasets import summarise_speakers
+
+        info = self.info
+        lines = [f"model      {name}", f"file       {self.path}", f"sha256     {self.sha256}",
+                 f"backbone   {self.config.backbone}", f"labels     {', '.join(self.labels)}",
+                 f"trained    {info.get('summary', '(no description)')}"]
+        split = info.get("split", {})
+        if split:
+            independent = ("yes" if split.get("speaker_independent") else
+                           "only for the test speakers; the within-speaker test below is not"
+                           if split.get("holdout_within") else "no")
+            lines.append(f"protocol   {split.get('protocol')} split (speaker-independent: {independent})")
+            lines.append(f"test       speakers {summarise_speakers(split.get('test_speakers', []))}"
+                         + (f"; within-speaker {', '.join(split.get('holdout_within', []))}"
+                            if split.get("holdout_within") else ""))
+        if info.get("table"):
+            lines += ["", info["table"]]
+        return "\n".join(lines)
 
 
 def save_checkpoint(model: EmotionNet, path: str | Path, *, info: dict | None = None) -> Path:

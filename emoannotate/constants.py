@@ -26,6 +26,7 @@ N_MFCC = 40
 N_MELS = 128
 N_CONTRAST = 7  # librosa spectral_contrast with n_bands=6 gives 6 + 1 rows
 N_TONNETZ = 6
+TONNETZ_TUNING = 0.0  # fractions of a chroma bin: the chroma of the Tonnetz is tuned to A4 = 440 Hz
 N_AUDIO_FEATURES = N_MFCC + N_MELS + N_CONTRAST + N_TONNETZ  # 181
 SILENCE_RMS = 1e-4  # RMS (full scale = 1.0) under which a window's audio counts as absent
 

@@ -97,3 +97,21 @@ def test_wrong_sample_rate_is_rejected():
         window_features(tone(3.6), sr=16000)
     with pytest.raises(ValueError):
         window_audio_features(tone(3.6), sr=44100)
+
+
+def test_tonnetz_uses_a_fixed_tuning_not_an_estimate(monkeypatch, full_features):
+    """A window's Tonnetz is tuned to A4 = 440 Hz: librosa's tuning estimate (piptrack, whose numba
+    gufunc cache crashed fresh installs, numba#10128) is never called, and a tone between two
+    semitones is not pulled onto the grid (an estimate would make it look in tune)."""
+    import importlib
+
+    pitch = importlib.import_module("librosa.core.pitch")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the features estimated a tuning")
+
+    monkeypatch.setattr(pitch, "piptrack", refuse)  # what every estimate_tuning calls
+    again = window_features(tone(3.6))
+    np.testing.assert_array_equal(again, full_features)  # the same with the estimate out of reach
+    quarter_sharp = window_features(tone(3.6, 440.0 * 2 ** (0.5 / 12)))[-6:]  # half a semitone up
+    assert np.abs(quarter_sharp - full_features[-6:]).max() > 0.05

