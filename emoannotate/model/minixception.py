@@ -54,6 +54,22 @@ WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "weights" / "fer_minixce
 assert FEATURE_SIDE == 4, FEATURE_SIDE
 
 
+def gray_input(x: torch.Tensor, size: int, *, antialias: bool = True) -> torch.Tensor:
+    """RGB faces (N, 3, H, W) in [0, 1] -> a FER2013 network's input (N, 1, size, size) in [-1, 1].
+
+    Grayscale with GRAY_WEIGHTS, a bilinear resize to size x size (antialiased unless told
+    not), then (x - INPUT_SHIFT) * INPUT_SCALE. The mini-Xception (64 px) and this project's
+    ExpressionVGG (48 px) both see faces made this way.
+    """
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected RGB faces (N, 3, H, W), got shape {tuple(x.shape)}")
+    w = torch.tensor(GRAY_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    gray = (x * w).sum(dim=1, keepdim=True)  # (N, 1, H, W) in [0, 1]
+    if gray.shape[-2:] != (size, size):
+        gray = F.interpolate(gray, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias)
+    return (gray - INPUT_SHIFT) * INPUT_SCALE
+
+
 def _max_pool_same(x: torch.Tensor, kernel: int = 3, stride: int = 2) -> torch.Tensor:
     """Keras MaxPooling2D(kernel, stride, padding="same").
 
@@ -149,16 +165,7 @@ class MiniXception(nn.Module):
         which reads only 2x2 source pixels per output pixel. antialias=False uses
         torch's bilinear with half-pixel centres, the same sampling as cv2's INTER_LINEAR.
         """
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected RGB faces (N, 3, H, W), got shape {tuple(x.shape)}")
-        w = torch.tensor(GRAY_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        gray = (x * w).sum(dim=1, keepdim=True)  # (N, 1, H, W) in [0, 1]
-        if gray.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-            gray = F.interpolate(
-                gray, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
-                align_corners=False, antialias=self.antialias,
-            )  # (N, 1, 64, 64)
-        return (gray - INPUT_SHIFT) * INPUT_SCALE
+        return gray_input(x, INPUT_SIZE, antialias=self.antialias)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Network input (N, 1, 64, 64) in [-1, 1] -> last feature map (N, 128, 4, 4)."""

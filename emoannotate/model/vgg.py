@@ -17,11 +17,10 @@ import json
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ModelLoadError
-from .minixception import FER_LABELS, GRAY_WEIGHTS
+from .minixception import FER_LABELS, gray_input
 
 INPUT_SIZE = 48  # px: FER2013's own size; the 224 px crops of the pipeline are shrunk to it
 STAGE_CHANNELS = (32, 64, 128, 256)  # each stage halves the side: 48 -> 24 -> 12 -> 6 -> 3
@@ -55,18 +54,12 @@ class ExpressionVGG(nn.Module):
     def preprocess(x: torch.Tensor) -> torch.Tensor:
         """RGB faces (N, 3, H, W) in [0, 1] -> network input (N, 1, 48, 48) in [-1, 1].
 
-        Grayscale with ITU-R BT.601 weights (FER2013 is grayscale), an antialiased bilinear
-        resize to 48x48, then (x - 0.5) * 2. Training images go through this same function
-        (after the pipeline's `crop_face`), so training and `run` see faces made one way.
+        `minixception.gray_input`: grayscale with ITU-R BT.601 weights (FER2013 is grayscale),
+        an antialiased bilinear resize to 48x48, then (x - 0.5) * 2. Training images go through
+        this same function (after the pipeline's `crop_face`), so training and `run` see faces
+        made one way.
         """
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected RGB faces (N, 3, H, W), got shape {tuple(x.shape)}")
-        w = torch.tensor(GRAY_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        gray = (x * w).sum(dim=1, keepdim=True)  # (N, 1, H, W) in [0, 1]
-        if gray.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-            gray = F.interpolate(gray, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
-                                 antialias=True)
-        return (gray - 0.5) * 2.0
+        return gray_input(x, INPUT_SIZE)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Network input (N, 1, 48, 48) -> last feature map (N, 256, 3, 3)."""

@@ -200,8 +200,8 @@ def run_training(config: TrainConfig, hook: ProgressHook = NULL_HOOK) -> TrainOu
     resume_state = torch.load(state_path, weights_only=True) if config.resume and state_path.is_file() else None
     result = fit(model, train_items, val_items, options, on_epoch=hook.epoch, resume_state=resume_state,
                  save_state=lambda st: torch.save(st, state_path))
-    baseline = baseline_items(model, split.test, config.cache_dir, config.workers, dev, hook)
-    reports = evaluate_items(model, test_items, dev, baseline=baseline) if test_items else {}
+    reports = evaluate_items(model, test_items, dev, baseline=baseline_items(
+        model, split.test, config.cache_dir, config.workers, dev, hook)) if test_items else {}
     table = format_reports(reports)
     info = {
         "summary": f"{len(split.train)} train / {len(split.val)} val / {len(split.test)} test samples from "
