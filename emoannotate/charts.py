@@ -86,7 +86,7 @@ def _labels_of(rows: Sequence[WindowResult]) -> tuple[str, ...]:
 
 
 def _display_name(result: FileResult) -> str:
-    name = result.windows[0].file if result.windows else str(result.job.path)
+    name = result.windows[0].file if result.windows else result.job.name
     return Path(name).name or name
 
 

@@ -288,7 +288,7 @@ def report(results, out_dir, media_root, overwrite, quiet) -> None:
 def _media_found(result, media_root) -> bool:
     from .report import media_path
 
-    return media_path(result.windows[0].file if result.windows else str(result.job.path), media_root).is_file()
+    return media_path(result.windows[0].file if result.windows else result.job.name, media_root).is_file()
 
 
 # --- models ------------------------------------------------------------------------------
@@ -375,6 +375,7 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @click.option("--epoch-faces", type=click.IntRange(min=0), default=0, show_default=True,
               help="Face samples drawn per epoch when there are more (photo corpora); 0: all.")
 @click.option("--class-balance", is_flag=True, help="Weight the loss by inverse label frequency.")
+@click.option("--face-prior", is_flag=True, help="Add the FER2013 backbone's head to the logits; learn a correction.")
 @click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=float, default=3e-4, show_default=True)

@@ -11,7 +11,7 @@ CPUs where it has none) on batches that span inputs; the driver links people, co
 rows, writes the outputs and the resume manifest. A worker process or node lost mid-run costs
 only the tasks it held: Ray runs them again (`MAX_RETRIES`; a model actor is restarted and its
 batch sent again); a task that fails every time gets an error row, and the run goes on. Inputs
-must be at paths every node sees (a shared file system).
+must be at paths every node sees (a shared file system) or URLs every node can open (`storage`).
 """
 
 from __future__ import annotations

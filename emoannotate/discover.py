@@ -1,4 +1,4 @@
-"""Inputs -> jobs: files, folders (recursive), glob patterns and "-" (paths on stdin).
+"""Inputs -> jobs: files, folders (recursive), glob patterns, URLs (`storage`) and "-" (paths on stdin).
 
 Jobs come back sorted and de-duplicated, each with a unique output `key` (its stem, or
 its path relative to the inputs' common folder when two files share a stem).
@@ -12,11 +12,12 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TextIO
 
 from .constants import MEDIA_EXTENSIONS
 from .errors import InputError
+from .storage import expand_url, is_url, url_name
 
 if TYPE_CHECKING:  # imported where used: `walk` serves the datasets package, which stays light
     from .records import MediaJob
@@ -61,18 +62,22 @@ def _media_below(folder: Path) -> list[Path]:
     return [p for p in walk(folder) if is_media(p)]
 
 
-def expand(inputs: Sequence[str], *, stdin: TextIO | None = None) -> list[Path]:
-    """Expand inputs to file paths (unsorted, possibly repeated).
+def expand(inputs: Sequence[str], *, stdin: TextIO | None = None) -> list[Path | str]:
+    """Expand inputs to file paths, and URLs as str (unsorted, possibly repeated).
 
     A folder gives its media files, recursively (see `walk`); a glob pattern gives its
     media matches; "-" reads one path per line from `stdin` (surrounding whitespace
     stripped, blank lines skipped; every other line is a path, "#1 interview.mp4" too).
     A file named explicitly is kept whatever its extension, and a path that does not exist
     is kept too, so that it becomes an error row naming it instead of vanishing. So is a
-    link whose target is missing: its error row names the target.
+    link whose target is missing: its error row names the target. A URL (`storage.is_url`)
+    is expanded the same way on its file system (`storage.expand_url`).
     """
-    paths: list[Path] = []
+    paths: list[Path | str] = []
     for item in inputs:
+        if is_url(item):
+            paths.extend(expand_url(item, MEDIA_EXTENSIONS))
+            continue
         if item == "-":
             if stdin is None:
                 raise InputError("'-' reads paths from standard input, but none was given")
@@ -98,33 +103,46 @@ def expand(inputs: Sequence[str], *, stdin: TextIO | None = None) -> list[Path]:
     return paths
 
 
-def make_jobs(paths: Iterable[Path]) -> list[MediaJob]:
-    """Sort, de-duplicate (by resolved path) and give each file a unique output key."""
+def make_jobs(paths: Iterable[Path | str]) -> list[MediaJob]:
+    """Sort, de-duplicate (by resolved path, or URL) and give each file a unique output key."""
     from .records import MediaJob
 
-    unique: dict[Path, Path] = {}
+    unique: dict[str, Path | str] = {}
     for p in paths:
-        try:
-            real = p.resolve()
-        except (RuntimeError, OSError):  # a link loop: kept as given, its error row says so
-            real = Path(os.path.abspath(p))
+        if isinstance(p, str):
+            real = p
+        else:
+            try:
+                real = str(p.resolve())
+            except (RuntimeError, OSError):  # a link loop: kept as given, its error row says so
+                real = os.path.abspath(p)
         unique.setdefault(real, p)
     resolved = sorted(unique)
     if not resolved:
         return []
-    stems = Counter(p.stem for p in resolved)
-    common = Path(os.path.commonpath([str(p.parent) for p in resolved]))
+    names = {r: (url_name(r) if is_url(r) else PurePosixPath(Path(r).as_posix())) for r in resolved}
+    stems = Counter(n.stem for n in names.values())
+    try:
+        common: PurePosixPath | None = PurePosixPath(os.path.commonpath([str(n.parent) for n in names.values()]))
+    except ValueError:  # local paths and URLs together: no common folder
+        common = None
     keys = []
-    for p in resolved:
-        if stems[p.stem] == 1:
-            keys.append(safe_key(p.stem))
+    for r in resolved:
+        name = names[r]
+        if stems[name.stem] == 1:
+            keys.append(safe_key(name.stem))
         else:
-            rel = p.relative_to(common)
-            keys.append(safe_key("__".join(rel.parts).replace(".", "_")))
+            parts = name.relative_to(common).parts if common is not None and name.is_relative_to(common) else name.parts
+            keys.append(safe_key("__".join(parts).replace(".", "_")))
     dup = [k for k, n in Counter(keys).items() if n > 1]
-    if dup:  # cannot happen for distinct resolved paths, but never overwrite silently
+    if dup:  # distinct inputs can share a name across file systems: never overwrite silently
         raise InputError(f"two inputs map to the same output name {dup[0]!r}; rename one")
-    return [MediaJob(i, unique[p], k) for i, (p, k) in enumerate(zip(resolved, keys))]
+    jobs = []
+    for i, (r, k) in enumerate(zip(resolved, keys)):
+        given = unique[r]
+        jobs.append(MediaJob(i, Path(given), k) if isinstance(given, Path) else MediaJob(i, Path(names[r].name), k,
+                                                                                         url=given))
+    return jobs
 
 
 MAX_KEY_BYTES = 200  # output names are "<key><suffix>"; file systems allow 255 bytes

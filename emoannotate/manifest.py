@@ -21,6 +21,7 @@ from typing import Any
 from .errors import OutputError
 from .records import FileResult, MediaInfo, MediaJob, WindowResult
 from .sinks import write_atomically
+from .storage import is_url, stamp
 
 log = logging.getLogger("emoannotate")
 
@@ -28,9 +29,12 @@ MANIFEST_VERSION = 1
 
 
 def input_stamp(job: MediaJob) -> dict[str, Any] | None:
-    """What says an input file is unchanged: resolved path, size, mtime (ns); None for arrays or a missing file."""
+    """What says an input file is unchanged: resolved path, size, mtime (ns) (for a URL: `storage.stamp`);
+    None for arrays or a missing file."""
     if job.arrays is not None:
         return None
+    if job.url is not None:
+        return stamp(job.url)
     try:
         st = job.path.stat()
     except OSError:
@@ -42,7 +46,7 @@ def _encode(result: FileResult) -> dict[str, Any]:
     info = asdict(result.info) if result.info is not None else None
     if info is not None:
         info["path"] = str(info["path"])
-    return {"stamp": input_stamp(result.job), "key": result.job.key, "file": str(result.job.path), "info": info,
+    return {"stamp": input_stamp(result.job), "key": result.job.key, "file": result.job.name, "info": info,
             "error": result.error, "warnings": list(result.warnings),
             "windows": [asdict(w) for w in result.windows]}
 
@@ -56,8 +60,9 @@ def _decode(doc: dict[str, Any], job: MediaJob) -> FileResult:
             if w.get(key) is not None:
                 w[key] = tuple(w[key])
         windows.append(WindowResult(**w))
-    return FileResult(job, MediaInfo(**{**info, "path": Path(info["path"])}) if info else None, windows,
-                      doc["error"], tuple(doc.get("warnings", ())))
+    if info:
+        info = MediaInfo(**{**info, "path": info["path"] if is_url(info["path"]) else Path(info["path"])})
+    return FileResult(job, info or None, windows, doc["error"], tuple(doc.get("warnings", ())))
 
 
 class Manifest:

@@ -3,7 +3,7 @@
 Both decoders stream: they hold only the frames and samples of the windows in flight, so
 an hour of video never sits in memory. Arrays already in memory (`records.MediaArrays`) are
 read through the same interface (`probe_source`, `iter_frames`, `iter_audio`), their audio
-resampled by the same FFmpeg resampler as a file's.
+resampled by the same FFmpeg resampler as a file's. URLs are read through fsspec (`storage`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from .constants import SAMPLE_RATE
 from .errors import MediaError
 from .records import MediaArrays, MediaInfo, Window
+from .storage import is_url, readable
 from .windows import frame_times
 
 log = logging.getLogger("emoannotate")
@@ -33,7 +34,7 @@ MAX_BAD_PACKETS = 200  # damaged packets in a row after which a stream is given 
 NEAR_TARGET_FRAMES = 2.0  # frame durations before a target time within which every frame is decoded
 
 
-def _fail(path: Path, err: Exception) -> MediaError:
+def _fail(path: str | Path, err: Exception) -> MediaError:
     msg = (getattr(err, "strerror", None) or str(err)).strip() or type(err).__name__
     return MediaError(f"{path}: cannot decode: {msg}; check that the file plays (e.g. `ffprobe '{path}'`)")
 
@@ -41,10 +42,13 @@ def _fail(path: Path, err: Exception) -> MediaError:
 def probe(path: str | Path) -> MediaInfo:
     """Read a file's streams and duration (seconds) without decoding it.
 
-    Raises MediaError naming the file when it does not exist, is empty, or is no media.
+    Raises MediaError naming the file when it does not exist, is empty, or is no media (a URL's
+    file: when `storage.readable` opens it).
     """
-    path = Path(path)
-    if path.is_symlink() and not path.exists():
+    path = path if is_url(path) else Path(path)
+    if isinstance(path, str):
+        pass
+    elif path.is_symlink() and not path.exists():
         try:
             path.resolve(strict=True)
         except RuntimeError:  # a -> b -> a
@@ -52,12 +56,12 @@ def probe(path: str | Path) -> MediaInfo:
         except OSError:
             pass
         raise MediaError(f"{path}: broken link to {_link_target(path)}")
-    if not path.is_file():
+    elif not path.is_file():
         raise MediaError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    if path.stat().st_size == 0:
+    elif path.stat().st_size == 0:
         raise MediaError(f"{path}: file is empty (0 bytes)")
     try:
-        with av.open(str(path)) as container:
+        with readable(path) as f, av.open(f, mode="r") as container:
             vs = container.streams.video[0] if container.streams.video else None
             aus = container.streams.audio[0] if container.streams.audio else None
             if vs is None and aus is None:
@@ -214,7 +218,7 @@ def _media_origin(container) -> float:
     return min((_stream_origin(s) for s in streams), default=0.0)
 
 
-def _decoded(container, stream, path: Path, needed: Callable[[av.Packet], bool] | None = None) -> Iterator:
+def _decoded(container, stream, path: str | Path, needed: Callable[[av.Packet], bool] | None = None) -> Iterator:
     """The stream's frames; a packet that does not decode (a damaged stretch) is skipped, not fatal.
 
     needed: whether a packet's frame is wanted; the decoder skips the frames of packets that are
@@ -259,7 +263,7 @@ def iter_window_frames(
     frames returned are the same, pixel for pixel (tests/test_media.py), for about a third
     less decoding at 15 frames a window.
     """
-    path = Path(path)
+    path = path if is_url(path) else Path(path)
     if not windows:
         return
     targets = [(t, wi, fi) for wi, w in enumerate(windows) for fi, t in enumerate(frame_times(w, n_frames))]
@@ -269,7 +273,7 @@ def iter_window_frames(
     next_window = 0  # windows are yielded in order
     ti = 0
     try:
-        with av.open(str(path)) as container:
+        with readable(path) as f, av.open(f, mode="r") as container:
             if not container.streams.video:
                 raise MediaError(f"{path}: no video stream")
             stream = container.streams.video[0]
@@ -328,7 +332,7 @@ def iter_window_audio(
     smaller than the window's length at the end of the stream (the caller pads). The
     audio is resampled by FFmpeg (swresample) while it streams.
     """
-    path = Path(path)
+    path = path if is_url(path) else Path(path)
     if not windows:
         return
     starts = [round(w.start_s * sample_rate) for w in windows]
@@ -338,7 +342,7 @@ def iter_window_audio(
     buf_len = 0
     wi = 0
     try:
-        with av.open(str(path)) as container:
+        with readable(path) as f, av.open(f, mode="r") as container:
             if not container.streams.audio:
                 raise MediaError(f"{path}: no audio stream")
             stream = container.streams.audio[0]

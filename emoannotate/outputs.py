@@ -136,7 +136,7 @@ class Outputs:
         if self.report_dir is not None:
             from .report import report_paths
 
-            found += report_paths([str(job.path) for job in jobs], self.report_dir)
+            found += report_paths([job.name for job in jobs], self.report_dir)
         return found
 
     def check(self, jobs: Sequence[MediaJob]) -> None:
@@ -155,7 +155,7 @@ class Outputs:
         if self.report_dir is not None:
             from .report import report_paths
 
-            for path in report_paths([str(job.path) for job in jobs], self.report_dir):
+            for path in report_paths([job.name for job in jobs], self.report_dir):
                 check_can_write(path, replace)
         every = self.paths(jobs) + ([self.manifest_path] if self.manifest_path else [])
         for path in every:

@@ -136,7 +136,7 @@ class _InputState:
 def empty_row(job: MediaJob, window: Window, status: str, *, error: str = "", face_frames: int = 0,
               max_faces: int = 0) -> WindowResult:
     """A row without a prediction (too short, no signal, error)."""
-    return WindowResult(str(job.path), window.index, window.start_s, window.end_s, None, None, None, MOD_NONE,
+    return WindowResult(job.name, window.index, window.start_s, window.end_s, None, None, None, MOD_NONE,
                         face_frames, None, max_faces, window.partial, status, error)
 
 
@@ -181,7 +181,7 @@ def plan(jobs: Sequence[MediaJob], options: RunOptions) -> Plan:
             info = probe_source(job.source)
             windows = plan_windows(info.duration_s, hop_s=options.hop_s)
             if not windows:
-                raise InputError(f"{job.path}: no audio or video to annotate (duration {info.duration_s:.2f} s)")
+                raise InputError(f"{job.name}: no audio or video to annotate (duration {info.duration_s:.2f} s)")
         except EmoannotateError as err:
             log.error("%s", err)
             state = _InputState(job, None, 1, error=str(err))
@@ -306,7 +306,7 @@ class Annotator:
         status = STATUS_OK if x.has_video and x.has_audio else STATUS_NO_AUDIO if x.has_video else STATUS_NO_FACE
         face_top, voice_top = top(face), top(voice)
         score = view.score if view.score is not None and math.isfinite(view.score) else None
-        return WindowResult(str(job.path), w.index, w.start_s, w.end_s, self.labels[best], float(fused[best]),
+        return WindowResult(job.name, w.index, w.start_s, w.end_s, self.labels[best], float(fused[best]),
                             tuple(float(v) for v in fused), x.modalities, face_frames, x.face_box, x.max_faces,
                             w.partial, status, labels=self.labels, person=view.person, speaking=view.speaking,
                             speaking_score=score, face_emotion=face_top[0], face_confidence=face_top[1],

@@ -43,27 +43,36 @@ class MediaArrays:
 
 @dataclass(frozen=True)
 class MediaJob:
-    """One input: a file, or arrays in memory. `key` is a unique, filesystem-safe stem for per-input outputs.
+    """One input: a file, a URL (`storage`), or arrays in memory. `key` is a unique, filesystem-safe stem
+    for per-input outputs.
 
-    `path` is the file (for arrays, `Path(arrays.name)`, which need not exist).
+    `path` is the file (for arrays, `Path(arrays.name)`, and for a URL its file name, which need not exist).
     """
 
     index: int
     path: Path
     key: str
     arrays: MediaArrays | None = field(default=None, compare=False, hash=False, repr=False)
+    url: str | None = None
 
     @property
     def source(self) -> str | MediaArrays:
-        """What the decoders read: the file's path, or the arrays."""
-        return self.arrays if self.arrays is not None else str(self.path)
+        """What the decoders read: the file's path or URL, or the arrays."""
+        if self.arrays is not None:
+            return self.arrays
+        return self.url if self.url is not None else str(self.path)
+
+    @property
+    def name(self) -> str:
+        """The input as rows and messages name it: its path, its URL, or the arrays' name."""
+        return self.url if self.url is not None else str(self.path)
 
 
 @dataclass(frozen=True)
 class MediaInfo:
     """What probing a file found. Durations in seconds; fps in frames per second."""
 
-    path: Path
+    path: Path | str  # a local file, or a URL (`storage`)
     duration_s: float
     has_video: bool
     has_audio: bool

@@ -46,7 +46,7 @@ def web_asset(name: str) -> str:
 
 
 def _file_of(result: FileResult) -> str:
-    return result.windows[0].file if result.windows else str(result.job.path)
+    return result.windows[0].file if result.windows else result.job.name
 
 
 def page_names(files: Sequence[str]) -> list[str]:

@@ -78,7 +78,8 @@ class EafWriter(ResultWriter):
         media = result.job.path
         if result.job.arrays is None:
             mime = mimetypes.guess_type(media.name)[0] or "video/mp4"
-            eaf.add_linked_file(media.resolve().as_uri(), relpath=media.name, mimetype=mime)
+            uri = result.job.url if result.job.url is not None else media.resolve().as_uri()
+            eaf.add_linked_file(uri, relpath=media.name, mimetype=mime)
         for tier, start, end, text in tier_annotations(result, segments=self.segments):
             if tier not in eaf.tiers:
                 eaf.add_tier(tier)

@@ -219,7 +219,7 @@ def unique_output_paths(
         path = out_dir / f"{job.key}{suffix}"
         if path in owners:
             raise ValueError(
-                f"{owners[path].path} and {job.path} would both be written to {path}"
+                f"{owners[path].name} and {job.name} would both be written to {path}"
             )
         owners[path] = job
         paths[job] = path
@@ -474,4 +474,4 @@ class JsonWriter(ResultWriter):
 
 def _file_name(result: FileResult) -> str:
     """The file's name as its rows give it (the job's path when it has no rows)."""
-    return result.windows[0].file if result.windows else str(result.job.path)
+    return result.windows[0].file if result.windows else result.job.name
