@@ -395,7 +395,7 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @_verbose_option
 def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, test_speakers, test_fraction,
           val_speakers, val_fraction, holdout_within, per_corpus, neutral, augment_voices, epoch_faces,
-          class_balance, epochs, batch_size, lr, p_pair, seed, device, cache_dir,
+          class_balance, face_prior, epochs, batch_size, lr, p_pair, seed, device, cache_dir,
           workers, resume, report_dir, overwrite, quiet, verbose) -> None:
     """Train a model on one or more datasets and save it as a checkpoint."""
     from .console import RichProgress, setup_logging
@@ -408,7 +408,7 @@ def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, te
         options=TrainOptions(backbone=backbone, backbone_weights=backbone_weights, epochs=epochs,
                              batch_size=batch_size, lr=lr, p_pair=p_pair, seed=seed, device=device,
                              finetune_backbone=finetune_backbone, epoch_faces=epoch_faces,
-                             class_balance=class_balance),
+                             class_balance=class_balance, face_prior=face_prior),
         split=SplitOptions(protocol=protocol, test_speakers=_csv(test_speakers), test_fraction=test_fraction,
                            val_speakers=_csv(val_speakers), val_fraction=val_fraction,
                            holdout_within=tuple(holdout_within), per_corpus=per_corpus),
@@ -457,8 +457,9 @@ def train_backbone_command(data, val_data, test_data, out, epochs, seed, threads
 @click.option("-d", "--data", multiple=True, required=True, help=_DATA_HELP)
 @_model_option
 @_model_dir_option
-@click.option("--split", type=click.Choice(["model", "all"]), default="model", show_default=True,
-              help="model: the test split recorded in the checkpoint; all: every sample given.")
+@click.option("--split", type=click.Choice(["model", "validation", "all"]), default="model", show_default=True,
+              help="model: the checkpoint's recorded test people; validation: its validation people (to compare "
+              "models without looking at test people); all: every sample given.")
 @click.option("--neutral", type=click.Choice([*EMOTIONS, "drop"]), default=None,
               help="Neutral clips: this label, or drop them (default: as the model was trained).")
 @click.option("--output-dir", "--out-dir", "output_dir", type=click.Path(file_okay=False),

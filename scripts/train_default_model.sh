@@ -2,6 +2,7 @@
 # Rebuild the shipped default model (docs/MODEL_CARD.md), then ship it as package data.
 #
 #   bash scripts/train_default_model.sh [DATA_DIR [PHOTO_DIR]]
+#   START_STEP=2 bash scripts/train_default_model.sh    # step 2 only, on the packaged fer-vgg backbone
 #
 # DATA_DIR (default ../shared/data): RAVDESS voices of 22 actors, RAVDESS Actor 05 (face and
 # voice; held out whole, for testing) and the London face set.
@@ -11,8 +12,9 @@
 #   muxspace/  a clone of github.com/muxspace/facial_expressions (data/legend.csv, images/)
 # Step 1 trains the face backbone (fer-vgg, `emoannotate train-backbone`) on FER2013's Training part
 # (28,705 photos; PublicTest is scored per epoch, never used to choose; PrivateTest once at the end).
-# Step 2 trains the rest of the model on it, frozen. The backbone has memorised FER2013 Training,
-# so step 2 does not use that part: PublicTest trains and validates, PrivateTest tests.
+# Step 2 trains the rest of the model on it, frozen, with the backbone's own 7-class head added to the
+# logits (--face-prior: the rest learns a correction to it). The backbone has memorised FER2013
+# Training, so step 2 does not use that part: PublicTest trains and validates, PrivateTest tests.
 #
 # Who is held out (never trained on, never used to choose an epoch or a temperature):
 #   RAVDESS actors 04, 05, 10, 16, 20, 21 (05: face and voice); FER2013 PrivateTest; 25% of the
@@ -31,8 +33,12 @@ for need in "$data/ravdess-audio" "$data/ravdess/windows" "$data/london-faces" "
 done
 out=runs/default
 mkdir -p "$out"
+if [ "${START_STEP:-1}" -ge 2 ]; then
+  cp emoannotate/weights/fer_vgg.safetensors "$out/fer_vgg.safetensors"  # step 1's result, as shipped
+else
 emoannotate train-backbone -d "fer2013:$photos/fer2013/train" --val "fer2013:$photos/fer2013/validation" \
   --test "fer2013:$photos/fer2013/test" --epochs 25 --seed 0 --threads 2 -o "$out/fer_vgg.safetensors" --overwrite
+fi
 emoannotate train \
   -d "ravdess:$data/ravdess-audio" \
   -d "ravdess-windows:$data/ravdess/windows" \
@@ -44,9 +50,9 @@ emoannotate train \
   --test-speakers 'ravdess:04,ravdess:05,ravdess:10,ravdess:16,ravdess:20,ravdess:21,fer2013:PrivateTest-*' \
   --val-speakers 'ravdess:13,ravdess:15' \
   --test-fraction 0.25 --val-fraction 0.15 \
-  --augment-voices 2 --epoch-faces 1500 --class-balance \
+  --augment-voices 2 --epoch-faces 1500 --class-balance --face-prior \
   --backbone fer-vgg --backbone-weights "$out/fer_vgg.safetensors" --epochs 40 --seed 0 --device cpu -j 2 \
   -o "$out/model.safetensors" --report-dir "$out/report" --overwrite
 cp "$out/fer_vgg.safetensors" emoannotate/weights/fer_vgg.safetensors  # what --backbone fer-vgg loads
 python scripts/release_model.py "$out/model.safetensors" --name default \
-  --description "Face backbone trained by the project on FER2013 (fer-vgg, frozen); faces of many people (FER2013 PublicTest, London set, muxspace news photos), voices of 16 RAVDESS actors with degraded copies; neutral as calm; calibrated per path on held-out people"
+  --description "Face backbone trained by the project on FER2013 (fer-vgg, frozen, its own head as a prior); faces of many people (FER2013 PublicTest, London set, muxspace news photos), voices of 16 RAVDESS actors with degraded copies; neutral as calm; calibrated per path on held-out people"

@@ -208,7 +208,9 @@ def test_emotionnet_accepts_only_the_found_crops(net):
     torch.testing.assert_close(compact, full, rtol=0, atol=ATOL)
 
 
-def test_emotionnet_is_independent_of_batch_composition(net):
+@pytest.mark.parametrize("which", ["net", "prior_net"])
+def test_emotionnet_is_independent_of_batch_composition(which, request):
+    net = request.getfixturevalue(which)  # the tiny net, and a full one with the FER2013 head's prior
     faces, face_mask, audio, audio_mask = make_windows()
     with torch.inference_mode():
         together = net.predict_proba(faces, face_mask, audio, audio_mask)
@@ -272,3 +274,51 @@ def test_all_backbones_build_with_feature_dims():
     config = ModelConfig(backbone="minixception")
     assert EmotionNet(config).video.blocks[0][0].in_channels == dims["minixception"]
     assert EmotionNet(config).temperature.tolist() == [1.0, 1.0, 1.0]  # one per modality path
+
+
+# --- FacePrior: the FER2013 backbone's own head added to the logits ---------------------------------
+
+@pytest.fixture(scope="module")
+def prior_net() -> EmotionNet:
+    torch.manual_seed(0)
+    return EmotionNet(ModelConfig(backbone="minixception", face_prior=True)).eval()
+
+
+def test_face_prior_needs_a_fer2013_backbone():
+    with pytest.raises(ValueError, match="face_prior needs a FER2013 backbone"):
+        ModelConfig(backbone="tiny", face_prior=True)
+    assert ModelConfig(backbone="fer-vgg", face_prior=True).embed_dim == 128 + 7
+    assert ModelConfig(backbone="fer-vgg").embed_dim == 128
+
+
+def test_face_prior_starts_as_the_backbones_own_answer(prior_net):
+    """With the classifier's output zeroed, a face window's logits are the log of the mean softmax of
+    the backbone's 7 logits over the frames with a face, each put on its label (neutral as calm)."""
+    from emoannotate.constants import EMOTIONS
+    from emoannotate.model.minixception import FER_AS_EMOTIONS
+
+    g = torch.Generator().manual_seed(1)
+    feats = torch.randn(3, T, prior_net.backbone.feature_dim, generator=g) * 3
+    mask = torch.ones(3, T, dtype=torch.bool)
+    mask[1, 4:] = False  # only the first 4 frames have a face
+    mask[2] = False  # voice only
+    audio = torch.randn(3, N_AUDIO_FEATURES, N_AUDIO_FRAMES, generator=g)
+    amask = torch.tensor([True, False, True])
+    last = prior_net.classifier[2]
+    saved = last.weight.detach().clone(), last.bias.detach().clone()
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        try:
+            emb = prior_net.embed_features(feats, mask, audio, amask)
+            logits = prior_net.head(emb)
+        finally:
+            last.weight.copy_(saved[0])
+            last.bias.copy_(saved[1])
+    assert emb.shape == (3, 128 + 7)
+    for row, frames in ((0, slice(None)), (1, slice(0, 4))):
+        want = torch.softmax(feats[row, frames, -7:], dim=1).mean(dim=0).log()
+        for j, name in enumerate(FER_AS_EMOTIONS):
+            torch.testing.assert_close(logits[row, EMOTIONS.index(name)], want[j], rtol=0, atol=1e-5)
+    assert emb[2, 128:].abs().sum() == 0  # no face: no prior
+    torch.testing.assert_close(logits[2], torch.zeros(N_EMOTIONS))

@@ -162,6 +162,12 @@ def test_train_and_evaluate_commands_end_to_end(tmp_path):
     assert "Bimodal" in text and "Video" in text and "Audio" in text
     doc = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert doc["reports"]["overall"]["bimodal"]["n"] == 2  # the two windows of the test speaker
+    run_evaluation(EvalConfig(data=(f"generic:{tmp_path / 'data.csv'}",), model=str(out), split="validation",
+                              cache_dir=tmp_path / "cache", workers=0, device="cpu", out_dir=tmp_path / "val"))
+    doc = json.loads((tmp_path / "val" / "report.json").read_text())
+    assert doc["reports"]["overall"]["bimodal"]["n"] == 2  # the two windows of the validation speaker
+    assert doc["about"]["protocol"]["evaluated"] == "validation people"
+    assert doc["reports"]["overall"]["bimodal"] != report["reports"]["overall"]["bimodal"]
 
 
 def test_backbone_finetuning_trains_through_the_crops():

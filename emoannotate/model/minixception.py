@@ -48,6 +48,8 @@ INPUT_SCALE = 2.0
 
 # fer's FER._get_labels(): the order of the 7 outputs.
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+# The same 7 in this project's names (constants.EMOTIONS), neutral as calm.
+FER_AS_EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "calm")
 
 WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "weights" / "fer_minixception.safetensors"
 

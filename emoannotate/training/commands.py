@@ -70,7 +70,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Everything `run_evaluation` needs. split "model": the checkpoint's test split; "all": every sample.
+    """Everything `run_evaluation` needs. split "model": the checkpoint's test split; "validation": the people
+    it chose its epoch and temperatures on (to compare models without looking at test people); "all": every sample.
 
     neutral: the label for neutral clips, "drop" to leave them out, None as the checkpoint was trained.
     """
@@ -252,11 +253,18 @@ def run_evaluation(config: EvalConfig, hook: ProgressHook = NULL_HOOK) -> str:
         else:  # the recorded test people, whatever else the data holds
             test = [s for s in samples if s.speaker in recorded]
         about["protocol"] = meta.info.get("split", {})
+    elif config.split == "validation":
+        chosen_val = set(meta.info.get("split", {}).get("val_speakers", []))
+        if not chosen_val:
+            raise DatasetError(f"{config.model}: the checkpoint records no validation people; use --split all")
+        test = [s for s in samples if s.speaker in chosen_val]
+        about["protocol"] = {**meta.info.get("split", {}), "evaluated": "validation people"}
     else:
         test = samples
         about["protocol"] = {"protocol": "all samples given", "speaker_independent": None}
     if not test:
-        raise DatasetError("no test samples: the data given holds none of the checkpoint's test speakers; "
+        raise DatasetError(f"no samples: the data given holds none of the checkpoint's "
+                           f"{'validation' if config.split == 'validation' else 'test'} speakers; "
                            "use --split all")
     items, = sample_items(net, net.config.backbone, [test], config.cache_dir, config.workers, dev, hook)
     reports = evaluate_items(net, items, dev, baseline=baseline_items(net, test, config.cache_dir, config.workers, dev,

@@ -26,10 +26,9 @@ def zero_shot_probs(items: Sequence[TrainItem], labels: Sequence[str]) -> np.nda
     whose last 7 values are that head's logits in FER_LABELS order; None when `labels` lack
     one of the 6 FER emotions or calm.
     """
-    from ..datasets import LABEL_ALIASES
-    from ..model.minixception import FER_LABELS
+    from ..model.minixception import FER_AS_EMOTIONS, FER_LABELS
 
-    ours = ["calm" if LABEL_ALIASES[f] == "neutral" else LABEL_ALIASES[f] for f in FER_LABELS]
+    ours = FER_AS_EMOTIONS
     if not set(ours) <= set(labels):
         return None
     out = np.zeros((len(items), len(labels)))

@@ -32,6 +32,7 @@ class TrainOptions:
         against the audio-only samples).
     epoch_faces: with many face samples (photos), how many of them an epoch draws (0 = all);
         the draw is seeded per epoch, so over the epochs every photo is seen.
+    face_prior: add the FER2013 backbone's own head to the logits (`model.net.FacePrior`).
     class_balance: weight the loss of each label by the inverse of its share of the
         training samples, faces and voices apart (`_class_weights`), so that a corpus full of
         neutral faces does not teach "calm", nor the faces' rare labels the voice.
@@ -54,6 +55,7 @@ class TrainOptions:
     finetune_backbone: bool = False
     epoch_faces: int = 0
     class_balance: bool = False
+    face_prior: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,7 +77,8 @@ def seed_everything(seed: int) -> None:
 
 def build_model(options: TrainOptions, labels: Sequence[str]) -> EmotionNet:
     """A fresh network with its backbone's pretrained weights loaded and frozen."""
-    config = ModelConfig(backbone=options.backbone, labels=tuple(labels), fusion_layers=options.fusion_layers)
+    config = ModelConfig(backbone=options.backbone, labels=tuple(labels), fusion_layers=options.fusion_layers,
+                         face_prior=options.face_prior)
     model = EmotionNet(config)
     if options.backbone in FER_BACKBONES:
         assert isinstance(model.backbone, FerBackbone)  # build_backbone makes one for these names
