@@ -3,14 +3,16 @@
     emoannotate run /archive --out rows.csv --ray auto     # the cluster of RAY_ADDRESS / `ray start`
     emoannotate run videos/ --out rows.csv --ray local     # a cluster started on this machine
 
-Each task (a span of windows of one input: `executor.Task`) is one Ray task that decodes, finds
-the faces and computes the voice's features where Ray places it (one CPU each); results come
-back to the driver in task order with a bounded number in flight, exactly as from the local
-pool. The model runs in a pool of Ray actors (`ModelPool`: one per GPU of the cluster, or on
-CPUs where it has none) on batches that span inputs; the driver links people, collects the
-rows, writes the outputs and the resume manifest. A worker process or node lost mid-run costs
-only the tasks it held: Ray runs them again (`MAX_RETRIES`; a model actor is restarted and its
-batch sent again); a task that fails every time gets an error row, and the run goes on. Inputs
+The extraction is a Ray Data pipeline (`run_tasks_on_ray`): each task (a span of windows of one
+input: `executor.Task`) is one block, mapped where Ray Data places it (one CPU each) by the local
+pool's own work, which decodes, finds the faces and computes the voice's features; Ray Data's
+streaming executor bounds what is in flight by the object store's memory, and its results come
+back to the driver in task order, exactly as from the local pool. The model runs in a pool of
+Ray actors (`ModelPool`: one per GPU of the cluster, or on CPUs where it has none) on batches
+that span inputs; the driver links people, collects the rows, writes the outputs and the resume
+manifest. A worker process or node lost mid-run costs only the blocks it held: Ray runs them
+again (`MAX_RETRIES`; a model actor is restarted and its batch sent again); a task that fails
+every time gets an error row, and the run goes on. Inputs
 must be at paths every node sees (a shared file system) or URLs every node can open (`storage`).
 """
 
@@ -21,7 +23,7 @@ import logging
 import os
 import signal
 import threading
-from collections import deque
+import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
@@ -35,7 +37,6 @@ __all__ = ["INSTALL_HINT", "RAY_LOCAL", "ModelPool", "connect", "run_tasks_on_ra
 INSTALL_HINT = "pip install 'emoannotate[ray]'"
 RAY_LOCAL, RAY_AUTO = "local", "auto"
 MAX_RETRIES = 3  # times Ray runs a task again whose worker process or node died
-TASKS_IN_FLIGHT_PER_CPU = 2
 CPUS_PER_CPU_MODEL_ACTOR = 16  # on a cluster without GPUs: a model actor per this many CPUs (the model is
 # some 5% of a window's CPU time: docs/BENCHMARKS.md)
 
@@ -43,8 +44,9 @@ CPUS_PER_CPU_MODEL_ACTOR = 16  # on a cluster without GPUs: a model actor per th
 def _ray() -> Any:
     try:
         import ray
+        import ray.data  # needs pyarrow: Ray's "data" extra
     except ImportError as err:
-        raise InputError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}") from err
+        raise InputError(f"--ray needs Ray with Ray Data, which is not installed ({err}): {INSTALL_HINT}") from err
     return ray
 
 
@@ -94,12 +96,13 @@ def connect(address: str) -> int:
     return cpus
 
 
-def _on_node(task: Task) -> TaskResult:
-    """A Ray task: the local pool's work (one torch thread, as there: one task per CPU; MTCNN on it)."""
+def _on_node(row: dict[str, Any]) -> dict[str, Any]:
+    """Ray Data's map of one block: the local pool's work on its task (one torch thread, as there: one
+    task per CPU; MTCNN on it). The task's position comes back with its result."""
     import torch
 
     torch.set_num_threads(1)
-    return run_task(task)
+    return {"k": row["k"], "result": run_task(row["task"])}
 
 
 def _get(ray: Any, ref: Any) -> Any:
@@ -114,32 +117,49 @@ def _get(ray: Any, ref: Any) -> Any:
         raise
 
 
+def _lost(task: Task, why: str) -> TaskResult:
+    return TaskResult(task.job_index, task.windows, [], error=f"{task.name}: lost on the Ray cluster {why}")
+
+
 def run_tasks_on_ray(tasks: Sequence[Task], *, cpus: int) -> Generator[TaskResult, None, None]:
-    """Run `tasks` on the connected Ray cluster (`session`; `cpus`: its CPUs); yield their results in
-    task order (as `executor.run_tasks`). Results of tasks Ray had to run again carry no warning: Ray
-    does not say which were retried."""
+    """Run `tasks` on the connected Ray cluster (`session`; `cpus`: its CPUs) as a Ray Data pipeline, a
+    block per task; yield their results in task order (as `executor.run_tasks`). A block that Ray Data
+    gave up on (its process died MAX_RETRIES + 1 times) gets an error result in its place. Results of
+    tasks Ray had to run again carry no warning: Ray does not say which were retried."""
     ray = _ray()
-    remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_on_node)
-    queue = deque(tasks)
-    pending: deque[tuple[Task, Any]] = deque()
-    limit = TASKS_IN_FLIGHT_PER_CPU * cpus
+    if not tasks:
+        return
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # results in task order, as the driver links them
+    context.max_errored_blocks = -1  # a block lost every time is reported below, not the end of the run
+    context.enable_progress_bars = False  # the run has its own
+    if not log.isEnabledFor(logging.INFO):
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notices only with -v, as Ray's
+    blocks = ray.data.from_items([{"k": k, "task": t} for k, t in enumerate(tasks)], override_num_blocks=len(tasks))
+    with warnings.catch_warnings():
+        # Ray Data retries a block whose process died forever unless told; its only way to tell (the
+        # remote args) is deprecated from Ray 2.60, with nothing named in their place yet
+        warnings.simplefilter("ignore", DeprecationWarning)
+        mapped = blocks.map(_on_node, num_cpus=1, concurrency=max(1, cpus), max_retries=MAX_RETRIES)
+    rows = iter(mapped.iter_rows())
+    expected = 0
     try:
-        while queue or pending:
-            while queue and len(pending) < limit:
-                t = queue.popleft()
-                pending.append((t, remote.remote(t)))
-            task, ref = pending.popleft()
-            try:
-                result = _get(ray, ref)
-            except ray.exceptions.RayError as err:  # lost MAX_RETRIES + 1 times, or the cluster went away
-                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                yield TaskResult(task.job_index, task.windows, [], error=f"{task.name}: lost on the Ray cluster "
-                                 f"{MAX_RETRIES + 1} times ({type(err).__name__}: {first})")
-            else:
-                yield result
+        for row in rows:
+            while expected < row["k"]:  # the blocks before it were given up on
+                yield _lost(tasks[expected], f"{MAX_RETRIES + 1} times")
+                expected += 1
+            yield row["result"]
+            expected += 1
+        for task in tasks[expected:]:
+            yield _lost(task, f"{MAX_RETRIES + 1} times")
+    except ray.exceptions.RayError as err:  # the cluster went away
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        for task in tasks[expected:]:
+            yield _lost(task, f"({type(err).__name__}: {first})")
     finally:
-        for _, ref in pending:  # stopped early (Ctrl-C, an output error): what is queued is not needed
-            ray.cancel(ref, force=True)
+        close = getattr(rows, "close", None)
+        if close is not None:  # stopped early (Ctrl-C, an output error): Ray Data stops its pipeline
+            close()
 
 
 class _Holder:

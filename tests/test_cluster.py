@@ -92,8 +92,8 @@ def test_a_ray_worker_and_the_model_actor_killed_mid_run_cost_no_file(tiny_check
     killed: dict[str, int] = {}
     deadline = time.monotonic() + 120
     while len(killed) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        # first a worker in the middle of an extraction task, then the model's actor
-        title = "ray::_on_node" if not killed else "ray::_Holder"
+        # first a worker in the middle of an extraction block, then the model's actor
+        title = "ray::Map(_on_node)" if not killed else "ray::_Holder"  # a Ray Data map task, the actor
         running = _ray_processes_below(proc.pid, title)
         if running:
             time.sleep(0.5)  # well into its work
