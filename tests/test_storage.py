@@ -116,3 +116,45 @@ def test_run_on_urls_gives_the_local_rows_in_workers_and_resumes(media, tiny_che
     assert manifest.read_text() == before  # both URLs reused, nothing decoded again
     assert _rows(out) == got  # the two URLs' rows as before, the missing one's error row gone with it
     assert all(stamp(u)["version"] is not None for u in urls[:2])  # a zip entry's CRC, a file's mtime
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A local S3 (moto's server, on a free port) that s3fs, and the run's subprocesses, talk to."""
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+               "FSSPEC_S3_ENDPOINT_URL": f"http://{host}:{port}"}  # fsspec's config from the environment
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        import fsspec.config
+
+        # this process read fsspec's environment at import: give it the endpoint as well
+        monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": env["FSSPEC_S3_ENDPOINT_URL"]})
+        yield env
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_run_reads_a_folder_on_s3_as_it_reads_the_local_one(media, s3, tiny_checkpoint, tmp_path):
+    import s3fs
+
+    fs = s3fs.S3FileSystem(endpoint_url=s3["FSSPEC_S3_ENDPOINT_URL"])
+    fs.mkdir("interviews")
+    for i in range(2):
+        fs.put(str(media["folder"] / f"clip{i}.mp4"), f"interviews/day1/clip{i}.mp4")
+    base = [sys.executable, "-m", "emoannotate", "run", "--model", str(tiny_checkpoint), "-q", "-j", "2"]
+    subprocess.run([*base, str(media["folder"]), "--out", str(tmp_path / "local.csv")], cwd=ROOT, check=True)
+    done = subprocess.run([*base, "s3://interviews/", "--out", str(tmp_path / "s3.csv")], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    local, remote = _rows(tmp_path / "local.csv"), _rows(tmp_path / "s3.csv")
+    assert sorted({r["file"] for r in remote}) == [f"s3://interviews/day1/clip{i}.mp4" for i in range(2)]
+    assert [{k: v for k, v in r.items() if k != "file"} for r in remote] == \
+        [{k: v for k, v in r.items() if k != "file"} for r in local]
+    assert stamp("s3://interviews/day1/clip0.mp4")["version"]  # the object's ETag: what --resume compares
