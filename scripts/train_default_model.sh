@@ -24,6 +24,7 @@
 # On 2 cores: the backbone ~45 min; photo features ~20 min the first time (cached); training ~10 min.
 # Deterministic: the same data gives the same weights, bit for bit, on the CPU (2 threads).
 set -euo pipefail
+. "$(dirname "$0")/default_recipe.sh"
 data=${1:-../shared/data}
 photos=${2:-${EMOANNOTATE_PHOTOS:-$HOME/.cache/emoannotate-data}}
 for need in "$data/ravdess-audio" "$data/ravdess/windows" "$data/london-faces" "$photos/fer2013/train" \
@@ -39,20 +40,7 @@ else
 emoannotate train-backbone -d "fer2013:$photos/fer2013/train" --val "fer2013:$photos/fer2013/validation" \
   --test "fer2013:$photos/fer2013/test" --epochs 25 --seed 0 --threads 2 -o "$out/fer_vgg.safetensors" --overwrite
 fi
-emoannotate train \
-  -d "ravdess:$data/ravdess-audio" \
-  -d "ravdess-windows:$data/ravdess/windows" \
-  -d "london-faces:$data/london-faces" \
-  -d "fer2013:$photos/fer2013/validation" \
-  -d "fer2013:$photos/fer2013/test" \
-  -d "muxspace:$photos/muxspace" \
-  --neutral calm --per-corpus \
-  --test-speakers 'ravdess:04,ravdess:05,ravdess:10,ravdess:16,ravdess:20,ravdess:21,fer2013:PrivateTest-*' \
-  --val-speakers 'ravdess:13,ravdess:15' \
-  --test-fraction 0.25 --val-fraction 0.15 \
-  --augment-voices 2 --epoch-faces 1500 --class-balance --face-prior \
-  --backbone fer-vgg --backbone-weights "$out/fer_vgg.safetensors" --epochs 40 --seed 0 --device cpu -j 2 \
-  -o "$out/model.safetensors" --report-dir "$out/report" --overwrite
+train_step2 "$data" "$photos" "$out/fer_vgg.safetensors" "$out"
 cp "$out/fer_vgg.safetensors" emoannotate/weights/fer_vgg.safetensors  # what --backbone fer-vgg loads
 python scripts/release_model.py "$out/model.safetensors" --name default \
   --description "Face backbone trained by the project on FER2013 (fer-vgg, frozen, its own head as a prior); faces of many people (FER2013 PublicTest, London set, muxspace news photos), voices of 16 RAVDESS actors with degraded copies; neutral as calm; calibrated per path on held-out people"
