@@ -209,3 +209,16 @@ def test_resume_continues_exactly_where_training_stopped():
     for a, b in zip(straight.history, resumed.history):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+
+
+
+def test_a_corpus_named_whole_for_test_is_held_out_whole_and_the_others_split():
+    """Across corpora: "b:*" puts every person of corpus b in test; corpus a is split as usual."""
+    samples = [Sample(id=f"{c}{p}-{k}", dataset=c, label="anger" if k else "sadness", speaker=f"{c}:{p}",
+                      audio=Path(f"/x/{c}{p}-{k}.wav")) for c in ("a", "b") for p in range(6) for k in range(2)]
+    split = make_split(samples, test_speakers=["b:*"], test_fraction=0.3, val_fraction=0.2, per_corpus=True)
+    assert {s.speaker for s in split.test if s.dataset == "b"} == {f"b:{p}" for p in range(6)}
+    assert not [s for s in split.train + split.val if s.dataset == "b"]
+    a_test = {s.speaker for s in split.test if s.dataset == "a"}
+    assert 0 < len(a_test) < 6 and not a_test & {s.speaker for s in split.train}
+    assert split.description["speaker_independent"] and "b:3" in split.description["test_speakers"]

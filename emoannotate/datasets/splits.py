@@ -182,7 +182,8 @@ def make_split(samples: Sequence[Sample], *, protocol: str = "speaker", test_spe
     With `per_corpus`, each speaker family (`family`) is split on its own: the named test /
     validation speakers of that family when there are any, else `test_fraction` /
     `val_fraction` of its samples, so every corpus has people in test and validation (a
-    fraction of the whole would be filled by the largest corpus alone).
+    fraction of the whole would be filled by the largest corpus alone). A family whose every
+    speaker is named for test ("london-faces:*") is held out whole: tested across corpora.
 
     protocol "speaker" (default): no speaker in two of train/val/test, except speakers named
     in `holdout_within` rules (SPEAKER:FIELD=VALUE): that speaker's matching samples go to
@@ -246,6 +247,10 @@ def _split_per_corpus(samples: list[Sample], test_speakers: list[str] | None, te
         tests = [t for t in test_speakers or [] if t in speakers] or None
         vals = [v for v in val_speakers or [] if v in speakers] or None
         rules = [r for r in holdout_within if family(r) == name]
+        if tests and set(tests) == speakers and not rules:  # the whole corpus held out: across corpora
+            parts.append(Split([], [], mine, {"speaker_independent": True, "test_speakers": sorted(speakers),
+                                              "val_speakers": [], "train_speakers": []}))
+            continue
         parts.append(make_split(mine, test_speakers=tests, test_fraction=test_fraction, val_speakers=vals,
                                 val_fraction=val_fraction, holdout_within=rules, seed=seed))
     desc: dict = {"protocol": "speaker", "seed": seed, "per_corpus": True,
