@@ -122,7 +122,7 @@ def load_results(paths: str | Path | Sequence[str | Path]) -> Results:
 
 
 def make_jobs(inputs: Inputs, *, stdin: TextIO | None = None) -> list[MediaJob]:
-    """Inputs as jobs: paths, folders, globs and "-" through `discover`; MediaArrays kept as they are."""
+    """Inputs as jobs: paths, folders, globs, URLs and "-" through `discover`; MediaArrays kept as they are."""
     items = [inputs] if isinstance(inputs, (str, Path, MediaArrays)) else list(inputs)
     paths = [str(x) for x in items if not isinstance(x, MediaArrays)]
     arrays = [x for x in items if isinstance(x, MediaArrays)]
@@ -165,8 +165,9 @@ def annotate(inputs: Inputs, model: str | Path | EmotionNet = DEFAULT_MODEL, *,
 
     Parameters
     ----------
-    inputs : a path (file or folder, searched recursively), a glob pattern, "-" (paths on stdin),
-        a `MediaArrays`, or a list of any of these.
+    inputs : a path (file or folder, searched recursively), a glob pattern, a URL that fsspec
+        opens ("s3://bucket/folder/", `storage`), "-" (paths on stdin), a `MediaArrays`, or a
+        list of any of these.
     model : a model name (shipped: "default"; or in the user model folder, see `model_dir`), a
         .safetensors path, or an `EmotionNet` already loaded.
     hop_s : seconds between window starts (3.6: no overlap; less overlaps windows).
