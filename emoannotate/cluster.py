@@ -130,20 +130,26 @@ def run_tasks_on_ray(tasks: Sequence[Task], *, cpus: int) -> Generator[TaskResul
     if not tasks:
         return
     context = ray.data.DataContext.get_current()
+    data_log = logging.getLogger("ray.data")
+    # the caller's settings come back at the end (a notebook's own Ray Data pipelines keep theirs)
+    saved = (context.execution_options.preserve_order, context.max_errored_blocks, context.enable_progress_bars,
+             data_log.level)
     context.execution_options.preserve_order = True  # results in task order, as the driver links them
     context.max_errored_blocks = -1  # a block lost every time is reported below, not the end of the run
     context.enable_progress_bars = False  # the run has its own
     if not log.isEnabledFor(logging.INFO):
-        logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notices only with -v, as Ray's
-    blocks = ray.data.from_items([{"k": k, "task": t} for k, t in enumerate(tasks)], override_num_blocks=len(tasks))
-    with warnings.catch_warnings():
-        # Ray Data retries a block whose process died forever unless told; its only way to tell (the
-        # remote args) is deprecated from Ray 2.60, with nothing named in their place yet
-        warnings.simplefilter("ignore", DeprecationWarning)
-        mapped = blocks.map(_on_node, num_cpus=1, concurrency=max(1, cpus), max_retries=MAX_RETRIES)
-    rows = iter(mapped.iter_rows())
+        data_log.setLevel(logging.ERROR)  # its notices only with -v, as Ray's
+    rows: Iterator[dict[str, Any]] | None = None
     expected = 0
     try:
+        blocks = ray.data.from_items([{"k": k, "task": t} for k, t in enumerate(tasks)],
+                                     override_num_blocks=len(tasks))
+        with warnings.catch_warnings():
+            # Ray Data retries a block whose process died forever unless told; its only way to tell (the
+            # remote args) is deprecated in Ray 2.60, with nothing named in their place yet
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mapped = blocks.map(_on_node, num_cpus=1, concurrency=max(1, cpus), max_retries=MAX_RETRIES)
+        rows = iter(mapped.iter_rows())
         for row in rows:
             while expected < row["k"]:  # the blocks before it were given up on
                 yield _lost(tasks[expected], f"{MAX_RETRIES + 1} times")
@@ -160,6 +166,9 @@ def run_tasks_on_ray(tasks: Sequence[Task], *, cpus: int) -> Generator[TaskResul
         close = getattr(rows, "close", None)
         if close is not None:  # stopped early (Ctrl-C, an output error): Ray Data stops its pipeline
             close()
+        (context.execution_options.preserve_order, context.max_errored_blocks, context.enable_progress_bars,
+         level) = saved
+        data_log.setLevel(level)
 
 
 class _Holder:

@@ -34,12 +34,19 @@ def test_without_ray_the_option_says_how_to_install_it(monkeypatch):
 
 @pytest.mark.slow
 def test_a_local_ray_cluster_gives_the_rows_of_a_local_run():
-    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    import ray
+
     import emoannotate
 
     local = emoannotate.annotate(SAMPLES, workers=2, device="cpu")
+    context = ray.data.DataContext.get_current()
+    settings = (context.execution_options.preserve_order, context.max_errored_blocks, context.enable_progress_bars)
     clustered = emoannotate.annotate(SAMPLES, ray="local", device="cpu")
     assert not ray.is_initialized()  # the cluster the run started stopped with it
+    # the caller's Ray Data settings are as they were (a notebook's own pipelines are not changed)
+    assert (context.execution_options.preserve_order, context.max_errored_blocks,
+            context.enable_progress_bars) == settings
     assert [r.job.path for r in clustered] == [r.job.path for r in local]
     for a, b in zip(clustered, local):
         assert len(a.windows) == len(b.windows) and a.error == b.error, a.job.path
