@@ -82,8 +82,8 @@ def stamp(url: str) -> dict[str, Any] | None:
     return {"path": url, "size": info.get("size"), "version": str(version) if version is not None else None}
 
 
-def check_readable(url: str) -> None:
-    """MediaError naming the URL when it names no file, or an empty one."""
+def check_readable(url: str) -> tuple[Any, str]:
+    """(file system, path) of a URL that names a file with bytes in it; MediaError naming it otherwise."""
     try:
         fs, path = filesystem(url)
         info = fs.info(path)
@@ -95,6 +95,7 @@ def check_readable(url: str) -> None:
         raise MediaError(f"{url}: not a file")
     if info.get("size") == 0:
         raise MediaError(f"{url}: file is empty (0 bytes)")
+    return fs, path
 
 
 @contextlib.contextmanager
@@ -105,8 +106,7 @@ def readable(path: str | Path) -> Iterator[str | IO[bytes]]:
         yield str(path)
         return
     url = str(path)
-    check_readable(url)
-    fs, inner = filesystem(url)
+    fs, inner = check_readable(url)
     try:
         f = fs.open(inner, "rb")
     except OSError as err:

@@ -161,12 +161,22 @@ def build_backbone(name: str) -> FaceBackbone:
     raise ValueError(f"unknown backbone {name!r}; choose efficientface, {', '.join(FER_BACKBONES)} or tiny")
 
 
+def fer_head_probs(frame_feats: torch.Tensor, face_mask: torch.Tensor) -> torch.Tensor:
+    """A FER2013 backbone's own answer per window: (B, T, F) FerBackbone features, (B, T) bool -> (B, 7).
+
+    The mean, over the frames with a face, of the softmax of the last 7 features (its expression
+    logits, FER_LABELS order), in the features' dtype; rows without a face give 0.
+    """
+    probs = torch.softmax(frame_feats[..., -len(FER_LABELS):], dim=-1)  # (B, T, 7)
+    w = face_mask.to(probs.dtype)[..., None]
+    return (probs * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+
+
 class FacePrior(nn.Module):
     """A FER2013 backbone's own head as a prior: (B, T, F) frame features -> (B, 7) log-probabilities.
 
-    The last 7 features of a FerBackbone are its expression logits (FER_LABELS order). Per window,
-    the mean of their softmax over the frames with a face, as log-probabilities (floored at
-    PRIOR_FLOOR): the backbone's zero-shot answer (`training.evaluate.zero_shot_probs`). `logits`
+    The backbone's zero-shot answer (`fer_head_probs`, as `training.evaluate.zero_shot_probs`
+    reports it) as log-probabilities, floored at PRIOR_FLOOR. `logits`
     maps them to the labels with `weight` (n_labels, 7), which starts as the correspondence of
     FER_AS_EMOTIONS to the labels (1 where the names match) and is trained with the rest.
     """
@@ -180,10 +190,7 @@ class FacePrior(nn.Module):
                     self.weight[list(labels).index(name), j] = 1.0
 
     def forward(self, frame_feats: torch.Tensor, face_mask: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(frame_feats[..., -len(FER_LABELS):].float(), dim=-1)  # (B, T, 7)
-        w = face_mask.float()[..., None]
-        mean = (probs * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
-        return mean.clamp_min(PRIOR_FLOOR).log()
+        return fer_head_probs(frame_feats.float(), face_mask).clamp_min(PRIOR_FLOOR).log()
 
     def logits(self, log_probs: torch.Tensor) -> torch.Tensor:
         """(B, 7) log-probabilities -> (B, n_labels) logits added to the classifier's."""

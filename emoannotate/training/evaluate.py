@@ -26,18 +26,16 @@ def zero_shot_probs(items: Sequence[TrainItem], labels: Sequence[str]) -> np.nda
     whose last 7 values are that head's logits in FER_LABELS order; None when `labels` lack
     one of the 6 FER emotions or calm.
     """
-    from ..model.minixception import FER_AS_EMOTIONS, FER_LABELS
+    from ..model.minixception import FER_AS_EMOTIONS
+    from ..model.net import fer_head_probs
 
-    ours = FER_AS_EMOTIONS
-    if not set(ours) <= set(labels):
+    if not set(FER_AS_EMOTIONS) <= set(labels):
         return None
     out = np.zeros((len(items), len(labels)))
+    columns = [labels.index(name) for name in FER_AS_EMOTIONS]
     for k, it in enumerate(items):
         assert it.frames is not None
-        logits = it.frames[it.mask][:, -len(FER_LABELS):].double()  # (k, 7)
-        mean = torch.softmax(logits, dim=1).mean(dim=0).numpy()
-        for j, name in enumerate(ours):
-            out[k, labels.index(name)] = mean[j]
+        out[k, columns] = fer_head_probs(it.frames[None].double(), it.mask[None])[0].numpy()
     return out
 
 
