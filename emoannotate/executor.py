@@ -3,20 +3,19 @@
 Workers fork from a forkserver that has imported the extraction stack once (torch,
 facenet-pytorch, librosa's feature modules), so each starts in about a second instead of
 importing it all anew; plain fork after torch has started threads is unsafe. Results
-come back in task order with a bounded number of tasks in flight, so memory stays flat.
+come back in task order with a bounded number of tasks in flight, so memory stays flat;
+given a `featurise` (the pipeline's, with the model on the CPU), each worker runs the face
+backbone on every window's crops as it makes it, and results carry features, not crops.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import logging
 import multiprocessing as mp
 import os
 import traceback
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -26,15 +25,16 @@ import torch
 from .constants import FACES_SPEAKER
 from .device import torch_threads
 from .errors import EmoannotateError
-from .extract import default_detector, extract_windows
+from .extract import Featurise, default_detector, extract_windows
+from .heap import release_memory
 from .records import MediaArrays, Window, WindowInput
 
 log = logging.getLogger("emoannotate")
 
 # Imported once by the forkserver before it forks workers (librosa itself is a lazy stub;
 # these are the parts the features use). Measured in bench/: about 3 s less per worker start.
-WORKER_PRELOAD = ("emoannotate.extract", "facenet_pytorch", "librosa.core.spectrum", "librosa.core.constantq",
-                  "librosa.feature", "scipy.signal")
+WORKER_PRELOAD = ("emoannotate.extract", "emoannotate.featuriser", "facenet_pytorch", "librosa.core.spectrum",
+                  "librosa.core.constantq", "librosa.feature", "scipy.signal")
 TASKS_IN_FLIGHT_PER_WORKER = 2
 MAX_POOL_BREAKS = 3  # pools broken in a row with no task done: workers cannot run here at all
 
@@ -68,32 +68,12 @@ class TaskResult:
     warning: str | None = None
 
 
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None where the C library has none (macOS, musl)."""
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
-        return None
-
-
-def release_memory() -> None:
-    """Hand the heap's free pages back to the system (glibc's malloc_trim(0)).
-
-    Frames, crops and features are freed after each task and batch, but glibc keeps the
-    pages of freed blocks below its (growing) mmap threshold, so a process that has
-    decoded many windows holds more than one that has decoded a few: a worker grew from
-    1022 to 1079 MB over 96 windows, and stayed at 927-935 MB trimmed after each task
-    (docs/BENCHMARKS.md), no slower. A no-op where there is no malloc_trim.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+_FEATURISE: Featurise | None = None  # a worker's: what it does to each window as it is made
 
 
 def run_task(task: Task, detector_device: str = "cpu") -> TaskResult:
-    """Extract a task's windows; a failure becomes the task's error, never an exception."""
+    """Extract a task's windows (in a worker given one, each `featurise`d as it is made); a failure becomes the
+    task's error, never an exception."""
     try:
         return _run_task(task, detector_device)
     finally:
@@ -105,7 +85,7 @@ def _run_task(task: Task, detector_device: str) -> TaskResult:
     try:
         inputs = extract_windows(task.source, task.windows, has_video=task.has_video, has_audio=task.has_audio,
                                  detector=default_detector(detector_device) if task.has_video else None,
-                                 job_index=task.job_index, faces=task.faces)
+                                 job_index=task.job_index, faces=task.faces, featurise=_FEATURISE)
         return TaskResult(task.job_index, task.windows, inputs)
     except EmoannotateError as err:  # a bad input: its rows say why, the run goes on
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -116,21 +96,24 @@ def _run_task(task: Task, detector_device: str) -> TaskResult:
                           detail=traceback.format_exc())
 
 
-def _worker_init() -> None:
+def _worker_init(featurise: Featurise | None) -> None:
+    global _FEATURISE
     torch.set_num_threads(1)  # one process per core; intra-op threads would oversubscribe
+    _FEATURISE = featurise
 
 
 class _Pool:
     """A process pool that can be replaced when one of its workers dies, and is torn down at once on exit."""
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
+    def __init__(self, workers: int, featurise: Featurise | None = None) -> None:
+        self.workers, self.featurise = workers, featurise
         self.ctx = mp.get_context("forkserver")
         self.ctx.set_forkserver_preload(list(WORKER_PRELOAD))
         self.pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=self.ctx, initializer=_worker_init)
+        return ProcessPoolExecutor(self.workers, mp_context=self.ctx, initializer=_worker_init,
+                                   initargs=(self.featurise,))
 
     def submit(self, task: Task) -> Future[TaskResult]:
         return self.pool.submit(run_task, task)
@@ -153,7 +136,8 @@ def _died(task: Task) -> TaskResult:
 
 
 def run_tasks(tasks: Sequence[Task], *, workers: int, detector_device: str = "cpu",
-              model_threads: int | None = None) -> Generator[TaskResult, None, None]:
+              model_threads: int | None = None, featurise: Featurise | None = None
+              ) -> Generator[TaskResult, None, None]:
     """Run `tasks` inline (workers=0) or in `workers` processes; yield results in task order.
 
     A worker that dies (the out-of-memory killer, a crash in a codec) takes its pool with it:
@@ -161,6 +145,8 @@ def run_tasks(tasks: Sequence[Task], *, workers: int, detector_device: str = "cp
     killed it is found; a task that kills its worker twice gets an error result, and the run
     goes on. Results of retried tasks carry a `warning`.
     model_threads: torch threads this process keeps while workers run (None: the cores they leave).
+    featurise: what the workers do to each window as they make it (picklable; given to each worker
+    once), e.g. the model's face backbone on its crops (`featuriser.Featuriser`).
     """
     if workers <= 0 or any(isinstance(t.source, MediaArrays) for t in tasks):
         for t in tasks:
@@ -170,7 +156,7 @@ def run_tasks(tasks: Sequence[Task], *, workers: int, detector_device: str = "cp
                 yield run_task(t, detector_device)
         return
     main_threads = model_threads or max(1, (os.cpu_count() or 1) - workers)  # the cores workers leave
-    pool = _Pool(workers)
+    pool = _Pool(workers, featurise)
     queue = deque(tasks)
     pending: deque[tuple[Task, Future[TaskResult]]] = deque()
 

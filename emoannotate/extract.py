@@ -10,7 +10,7 @@ what it is given at run time.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +20,13 @@ from . import audio as audio_features
 from .constants import FACE_MODES, FACE_SIZE, FACES_ALL, FACES_LARGEST, FACES_SPEAKER, FRAMES_PER_WINDOW, WINDOW_SECONDS
 from .errors import MediaError
 from .faces import FaceDetector, WindowFaces
+from .heap import release_memory
 from .media import iter_audio, iter_frames, probe_source
 from .records import MediaArrays, PersonInput, Window, WindowInput
 from .speaking import choose_speaker, voice_envelope
 from .windows import plan_windows
 
+Featurise = Callable[[list[WindowInput]], list[WindowInput]]  # windows -> the same, e.g. crops -> features
 _DETECTORS: dict[str, FaceDetector] = {}  # one MTCNN per process and device
 
 
@@ -38,28 +40,37 @@ def default_detector(device: str | torch.device = "cpu") -> FaceDetector:
 
 def extract_windows(source: str | Path | MediaArrays, windows: Sequence[Window], *, has_video: bool,
                     has_audio: bool, detector: FaceDetector | None = None, job_index: int = 0,
-                    faces: str = FACES_SPEAKER) -> list[WindowInput]:
+                    faces: str = FACES_SPEAKER, featurise: Featurise | None = None) -> list[WindowInput]:
     """Faces and audio features of some windows of one source (a file, or arrays).
 
     has_video / has_audio: whether the source has those streams (from probing); a missing
     one gives windows without that modality. faces: whose face the window reads (FACE_MODES):
     "largest" the largest of each frame; "speaker" every face is followed through the window
     (`people`) and the one whose mouth moves with the voice is read (`speaking`); "all" the
-    same, keeping every face's crops. Returns one WindowInput per window, in order.
+    same, keeping every face's crops. featurise: applied to each window as soon as it is made
+    (the pipeline's workers replace its crops with the face backbone's features, so a task holds
+    one window's crops at a time). Returns one WindowInput per window, in order.
     """
     _check_faces(faces)
-    found: dict[int, list[WindowFaces]] = {}  # window -> its faces (largest: the one per-frame largest)
+    voices: dict[int, np.ndarray] = {}  # window -> its samples (the audio is read first: 0.3 MB a window)
+    if has_audio:
+        voices = {w.index: samples for w, samples in iter_audio(source, windows)}
+    made: dict[int, WindowInput] = {}
+
+    def make(window: Window, window_faces: Sequence[WindowFaces]) -> None:
+        x = assemble(window, window_faces, voices.pop(window.index, None), faces=faces, job_index=job_index)
+        made[window.index] = featurise([x])[0] if featurise is not None else x
+
     if has_video:
         detector = detector or default_detector()
         for window, frames in iter_frames(source, windows, n_frames=FRAMES_PER_WINDOW):
-            found[window.index] = find_faces(frames, detector, faces)
-    inputs: dict[int, WindowInput] = {}
-    if has_audio:
-        for window, samples in iter_audio(source, windows):
-            inputs[window.index] = assemble(window, found.pop(window.index, []), samples, faces=faces,
-                                            job_index=job_index)
-    return [inputs[w.index] if w.index in inputs else assemble(w, found.pop(w.index, []), None, faces=faces,
-                                                               job_index=job_index) for w in windows]
+            make(window, find_faces(frames, detector, faces))
+            del frames
+            release_memory()  # each window's frames and temporaries go back now, not at the task's end
+    for w in windows:
+        if w.index not in made:
+            make(w, [])
+    return [made[w.index] for w in windows]
 
 
 def _check_faces(faces: str) -> None:

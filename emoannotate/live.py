@@ -33,8 +33,8 @@ import numpy as np
 
 from .constants import FACES_SPEAKER, FRAMES_PER_WINDOW, SAMPLE_RATE, WINDOW_SECONDS
 from .errors import InputError, MediaError
-from .executor import release_memory
 from .extract import assemble, default_detector, find_faces
+from .heap import release_memory
 from .model.net import EmotionNet
 from .people import PersonLinker
 from .pipeline import Annotator, RunOptions

@@ -26,7 +26,9 @@ import torch
 from .constants import FACE_MODES, FACES_ALL, FACES_SPEAKER, FRAMES_PER_WINDOW, MIN_WINDOW_SECONDS, WINDOW_SECONDS
 from .device import resolve_device, torch_threads
 from .errors import EmoannotateError, InputError
-from .executor import Task, TaskResult, release_memory, run_tasks
+from .executor import Task, TaskResult, run_tasks
+from .featuriser import Featuriser
+from .heap import release_memory
 from .hooks import NULL_HOOK, ProgressHook
 from .media import probe_source
 from .model.net import EmotionNet
@@ -223,6 +225,7 @@ class Annotator:
         self.device = resolve_device(self.options.device)
         self.model = model.to(self.device).eval()
         self.labels = tuple(model.config.labels)
+        self.featuriser = Featuriser(self.model, self.device, self.options.amp)
 
     def predict(self, inputs: Sequence[WindowInput]) -> np.ndarray:
         """Probabilities (len(inputs), n_labels) of face and voice together, for windows that each have a
@@ -232,28 +235,32 @@ class Annotator:
     def predict_modalities(self, inputs: Sequence[WindowInput]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Probabilities (len(inputs), n_labels) of face and voice together, of the face alone and of the
         voice alone (NaN rows where a window lacks it; `EmotionNet.predict_modalities`)."""
-        b, n = len(inputs), FRAMES_PER_WINDOW
+        b = len(inputs)
         if b == 0:
             empty = np.zeros((0, len(self.labels)), np.float32)
             return empty, empty, empty
-        face_mask = torch.from_numpy(np.stack([x.face_mask if x.has_video else np.zeros(n, bool) for x in inputs]))
-        # each (k, 224, 224, 3) uint8: not concatenated here, the model takes them a chunk at a time
-        crops = [torch.from_numpy(x.faces[x.face_mask]) for x in inputs if x.faces is not None and x.has_video]
+        face_mask = torch.from_numpy(np.stack([x.face_mask if x.has_video else np.zeros(FRAMES_PER_WINDOW, bool)
+                                               for x in inputs]))
         audio_mask = torch.tensor([x.has_audio for x in inputs])
         shape = next((x.audio.shape for x in inputs if x.audio is not None), (self.model.config.n_audio_features, 1))
         audio = torch.from_numpy(np.stack([x.audio if x.audio is not None else np.zeros(shape, np.float32)
                                            for x in inputs]))  # (B, 181, 156) float32
         dev = self.device
-        use_amp = self.options.amp and dev.type == "cuda"
         try:
-            with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
-                probs = self.model.predict_modalities(crops or None, face_mask.to(dev),
-                                                      audio.to(dev, non_blocking=True), audio_mask.to(dev))
+            with self.featuriser.inference():
+                feats = self.featuriser.window_features(inputs)  # (B, T, F) or None
+                probs = self.model.predict_modalities_features(
+                    None if feats is None else feats.to(dev), face_mask.to(dev), audio.to(dev, non_blocking=True),
+                    audio_mask.to(dev))
         except torch.cuda.OutOfMemoryError as err:
             raise EmoannotateError(f"the GPU ran out of memory at batch size {b}; "
                                    f"try a batch size of {max(1, b // 2)} (--batch-size)") from err
         fused, face, voice = (p.float().cpu().numpy() for p in probs)
         return fused, face, voice
+
+    def featurise(self, inputs: Sequence[WindowInput]) -> list[WindowInput]:
+        """`inputs` with each chosen face's crops replaced by the backbone's features of them (`Featuriser`)."""
+        return self.featuriser(inputs)
 
     def rows(self, items: Sequence[tuple[MediaJob, WindowInput, list[int]]]) -> list[list[WindowResult]]:
         """The rows of windows, each given with its input and its people's person ids (`PersonLinker`),
@@ -281,7 +288,8 @@ class Annotator:
             for k, p in enumerate(x.people):
                 if k == speaker or p.crops is None:
                     continue
-                alone = replace(x, faces=p.crops, face_mask=p.face_mask, face_box=p.representative_box(), audio=None)
+                alone = replace(x, faces=p.crops, face_mask=p.face_mask, face_box=p.representative_box(), audio=None,
+                                face_features=None)
                 views.append(_View(alone, person_ids[k], False if x.has_audio else None, p.speaking_score))
             views.sort(key=lambda v: v.person or 0)
         return views
@@ -405,7 +413,9 @@ class Annotator:
             results = run_tasks_on_ray(tasks, cpus=cluster_cpus)
             pool = ModelPool(self._actor_factory)
         else:
-            results = run_tasks(tasks, workers=n_workers, detector_device=detector_device, model_threads=threads)
+            on_cpu = self.device.type == "cpu"  # workers then send the backbone's features of the crops
+            results = run_tasks(tasks, workers=n_workers, detector_device=detector_device, model_threads=threads,
+                                featurise=self.featuriser if on_cpu else None)
         with torch_threads(threads), closing(results) as task_results, \
                 closing(pool) if pool is not None else nullcontext():
             for res in task_results:
@@ -413,6 +423,8 @@ class Annotator:
                     by_index[res.job_index].warnings.append(res.warning)
                 if res.error is not None:
                     failed(res)
+                if pool is None:  # crops not yet featurised go now, their features wait for the batch
+                    res.inputs = self.featurise(res.inputs)  # (Ray's model actors take crops)
                 for x in res.inputs:  # in window order: each input's tasks come back in order
                     arrived(x)
                 batch.extend(res.inputs)

@@ -145,6 +145,9 @@ class WindowInput:
     people:     every face of the window, largest first (`--faces speaker|all`; empty for
                 `--faces largest`, which takes the largest face of each frame).
     speaker:    index into `people` of the face in `faces` (the one speaking), or None.
+    face_features: (15, F) float32, the face backbone's features of `faces` (zeros where
+                `face_mask` is False), once the model process has computed them on arrival
+                and let the crops go (`pipeline.Annotator.featurise`); `faces` is then None.
     """
 
     job_index: int
@@ -156,6 +159,7 @@ class WindowInput:
     audio: np.ndarray | None
     people: tuple[PersonInput, ...] = ()
     speaker: int | None = None
+    face_features: np.ndarray | None = None
 
     @classmethod
     def empty(cls, window: Window | None = None, job_index: int = 0) -> WindowInput:
@@ -164,7 +168,7 @@ class WindowInput:
 
     @property
     def has_video(self) -> bool:
-        return self.faces is not None and bool(self.face_mask.any())
+        return (self.faces is not None or self.face_features is not None) and bool(self.face_mask.any())
 
     @property
     def has_audio(self) -> bool:

@@ -378,7 +378,13 @@ class EmotionNet(nn.Module):
         is read), NaN in the rows that lack it. The backbone runs once; the branches and the fusion
         once per path. Arguments as `embed`; `faces` may also be a list of each window's found crops
         (on the CPU; moved to the model's device FACE_CHUNK at a time)."""
-        feats = self._frame_features(faces, face_mask)
+        return self.predict_modalities_features(self._frame_features(faces, face_mask), face_mask, audio, audio_mask)
+
+    def predict_modalities_features(self, feats: torch.Tensor | None, face_mask: torch.Tensor,
+                                    audio: torch.Tensor | None, audio_mask: torch.Tensor
+                                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`predict_modalities` from backbone features (B, T, F) (`face_features` of the crops, zeros where
+        face_mask is False), or None without faces."""
         fused = self._fused_proba(feats, face_mask, audio, audio_mask)
         has_video = face_mask.any(dim=1) if feats is not None else torch.zeros_like(audio_mask)
         has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
