@@ -7,6 +7,10 @@ spectrogram, MFCC and spectral contrast; Tonnetz runs its own constant-Q chroma.
 
 from __future__ import annotations
 
+import functools
+import os
+from pathlib import Path
+
 import numpy as np
 
 from .constants import (
@@ -27,6 +31,31 @@ from .constants import (
 TARGET_RMS = 0.05  # full scale 1.0: about -26 dBFS, a typical speech level
 ACTIVE_DB = 30.0  # dB under the loudest frame that still counts as speech for the level
 MAX_GAIN_DB = 30.0  # dB, the most a window is raised or lowered
+
+
+@functools.cache
+def use_librosa_cache() -> str | None:
+    """Let librosa keep its constant-Q filter bank on disk (its own cache: joblib, `LIBROSA_CACHE_DIR`).
+
+    librosa rebuilds the filters of Tonnetz's constant-Q transform on every call, about half of a
+    window's feature time; its cache (level 10 by default: filters only, never a signal's result)
+    keeps them in $XDG_CACHE_HOME/emoannotate/librosa (3.5 MB), and what comes out is the same to
+    the bit. librosa reads the variable when it is imported, so this runs before that: here, and
+    before the workers' forkserver starts (`executor`). A LIBROSA_CACHE_DIR of the user's own is
+    kept; where the folder cannot be written, librosa builds the filters each time, as before.
+    Returns the folder used, or None.
+    """
+    if "LIBROSA_CACHE_DIR" in os.environ:
+        return os.environ["LIBROSA_CACHE_DIR"] or None
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emoannotate" / "librosa"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return None
+    os.environ["LIBROSA_CACHE_DIR"] = str(folder)
+    return str(folder)
 
 
 def fit_length(samples: np.ndarray, n: int = WINDOW_SAMPLES) -> np.ndarray:
@@ -73,6 +102,7 @@ def window_features(samples: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     Returns: (181, 156) float32, rows = MFCC 0-39, Mel dB 40-167, contrast 168-174,
     Tonnetz 175-180; columns = frames every 512 samples (23.2 ms).
     """
+    use_librosa_cache()  # before librosa's first import in this process
     import librosa  # heavy import, kept local
 
     if sr != SAMPLE_RATE:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .audio import use_librosa_cache
 from .constants import FACES_SPEAKER
 from .device import torch_threads
 from .errors import EmoannotateError
@@ -107,6 +108,7 @@ class _Pool:
 
     def __init__(self, workers: int, featurise: Featurise | None = None) -> None:
         self.workers, self.featurise = workers, featurise
+        use_librosa_cache()  # the forkserver imports librosa with this process's environment
         self.ctx = mp.get_context("forkserver")
         self.ctx.set_forkserver_preload(list(WORKER_PRELOAD))
         self.pool = self._new()

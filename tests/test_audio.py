@@ -1,5 +1,9 @@
 """Audio features of one window: 181 x 156, padding, silence and the sample rate."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -115,3 +119,47 @@ def test_tonnetz_uses_a_fixed_tuning_not_an_estimate(monkeypatch, full_features)
     np.testing.assert_array_equal(again, full_features)  # the same with the estimate out of reach
     quarter_sharp = window_features(tone(3.6, 440.0 * 2 ** (0.5 / 12)))[-6:]  # half a semitone up
     assert np.abs(quarter_sharp - full_features[-6:]).max() > 0.05
+
+
+_FEATURES_IN_A_FRESH_PROCESS = """
+import sys, numpy as np
+from emoannotate.audio import window_features
+t = np.arange(79380) / 22050
+y = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * np.random.default_rng(0).standard_normal(t.size)).astype(np.float32)
+np.save(sys.argv[1], window_features(y))
+"""
+
+
+def test_librosa_filter_cache_changes_nothing_but_time(tmp_path):
+    """librosa's own disk cache of the constant-Q filters (`use_librosa_cache`): the features computed
+    while filling it and when reading it are those without it, to the bit."""
+
+    def features(name: str, **env: str) -> np.ndarray:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("LIBROSA_CACHE")}
+        subprocess.run([sys.executable, "-c", _FEATURES_IN_A_FRESH_PROCESS, str(tmp_path / name)],
+                       env={**base, "XDG_CACHE_HOME": str(tmp_path / "cache"), **env}, check=True)
+        return np.load(tmp_path / f"{name}.npy")
+
+    without = features("without", LIBROSA_CACHE_LEVEL="0")  # level 0: librosa caches nothing
+    kept = tmp_path / "cache" / "emoannotate" / "librosa"
+    assert not any(kept.rglob("output.pkl"))
+    filling = features("filling")
+    assert any(kept.rglob("output.pkl"))  # the filters, kept
+    reading = features("reading")
+    np.testing.assert_array_equal(filling, without)
+    np.testing.assert_array_equal(reading, without)
+
+
+def test_an_unwritable_cache_folder_is_not_used(tmp_path, monkeypatch):
+    from emoannotate import audio
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # the cache folder would have to be made inside a file
+    monkeypatch.delenv("LIBROSA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    audio.use_librosa_cache.cache_clear()
+    try:
+        assert audio.use_librosa_cache() is None
+        assert "LIBROSA_CACHE_DIR" not in os.environ
+    finally:
+        audio.use_librosa_cache.cache_clear()
