@@ -52,9 +52,8 @@ def extract_windows(source: str | Path | MediaArrays, windows: Sequence[Window],
     one window's crops at a time). Returns one WindowInput per window, in order.
     """
     _check_faces(faces)
-    voices: dict[int, np.ndarray] = {}  # window -> its samples (the audio is read first: 0.3 MB a window)
-    if has_audio:
-        voices = {w.index: samples for w, samples in iter_audio(source, windows)}
+    # window -> its samples: the audio is read first (0.3 MB a window), so each window is made as its faces are found
+    voices = {w.index: samples for w, samples in iter_audio(source, windows)} if has_audio else {}
     made: dict[int, WindowInput] = {}
 
     def make(window: Window, window_faces: Sequence[WindowFaces]) -> None:

@@ -145,9 +145,10 @@ class WindowInput:
     people:     every face of the window, largest first (`--faces speaker|all`; empty for
                 `--faces largest`, which takes the largest face of each frame).
     speaker:    index into `people` of the face in `faces` (the one speaking), or None.
-    face_features: (15, F) float32, the face backbone's features of `faces` (zeros where
-                `face_mask` is False), once the model process has computed them on arrival
-                and let the crops go (`pipeline.Annotator.featurise`); `faces` is then None.
+    face_features: (15, F) float32, the face backbone's features of the crops (zeros where
+                `face_mask` is False), once a worker (or the model process, as a task
+                arrives) has computed them and let the crops go (`featuriser.Featuriser`);
+                `faces` is then None.
     """
 
     job_index: int
