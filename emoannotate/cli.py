@@ -115,9 +115,8 @@ _verbose_option = click.option("-v", "--verbose", count=True, help="More log out
 @_quiet_option
 @_verbose_option
 def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, report_dir, media_root, model, model_dir, hop, min_window,
-        batch_size, device,
-        workers, threads, no_amp, ray_address, faces, segments, modality_probabilities, overwrite, resume, quiet,
-        verbose) -> None:
+        batch_size, device, workers, threads, no_amp, ray_address, faces, segments, modality_probabilities, overwrite,
+        resume, quiet, verbose) -> None:
     """Annotate INPUTS (files, folders, glob patterns, or - to read paths from stdin).
 
     Writes one row per 3.6 s window (per person and window with --faces all): file, window,
@@ -126,6 +125,10 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, report_dir, media_roo
     face frames and box, partial, status.
     Exit status: 0 all inputs done, 1 some inputs failed (their rows say why), 2 nothing run.
     """
+    if workers != 0 and ray_address is None:
+        from .forkserver import start
+
+        start()  # the workers' forkserver imports while we import torch and load the model
     from .api import annotate
     from .console import print_summary, setup_logging, stderr_console
 
@@ -140,12 +143,10 @@ def run(inputs, out, output_dir, fmt, srt_dir, charts_dir, report_dir, media_roo
         results = annotate(
             list(inputs), model, hop_s=hop, min_window_s=min_window, batch_size=batch_size, device=device,
             workers=workers, threads=threads, amp=not no_amp, faces=faces, segments=segments,
-            modality_probabilities=modality_probabilities, model_dir=model_dir, ray=ray_address,
-            out=out,
+            modality_probabilities=modality_probabilities, model_dir=model_dir, ray=ray_address, out=out,
             format=fmt if output_dir is None else None, output_dir=output_dir, formats=fmt or "csv",
             srt_dir=srt_dir, charts_dir=charts_dir, report_dir=report_dir, media_root=media_root,
-            overwrite=overwrite, resume=resume, progress=not quiet,
-            on_result=done.append)
+            overwrite=overwrite, resume=resume, progress=not quiet, on_result=done.append)
     except (KeyboardInterrupt, _Terminated) as stop:
         how = "with --resume" if not resume else "again"
         stderr_console().print(f"[yellow]stopped: {len(done)} finished input(s) are written; run the same command "
@@ -213,15 +214,13 @@ def live(source, input_format, host, port, open_browser, hop, faces, record, ove
         net = load_model(model, device="cpu", model_dir=model_dir)[0]
         labels = tuple(net.config.labels)
         with LiveRecord(record, model=str(model), labels=labels, overwrite=overwrite) as kept:
-            engine = LiveAnnotator(net, LiveOptions(hop_s=hop, faces=faces, device=device,
-                                                    input_format=input_format))
+            engine = LiveAnnotator(net, LiveOptions(hop_s=hop, faces=faces, device=device, input_format=input_format))
             if source is None:
                 _serve_page(engine, host, port, open_browser, str(model), kept.write)
             else:
                 if not quiet:
                     where = "standard input" if source == "-" else source
-                    click.echo(f"live: reading {where}; a row every {hop:g} s as windows end (Ctrl-C stops)",
-                               err=True)
+                    click.echo(f"live: reading {where}; a row every {hop:g} s as windows end (Ctrl-C stops)", err=True)
                 for item in engine.rows(source):
                     click.echo(json.dumps(item.to_dict(labels), ensure_ascii=False))
                     sys.stdout.flush()
@@ -347,6 +346,7 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
 
 
+
 @main.command()
 @click.option("-d", "--data", multiple=True, required=True, help=_DATA_HELP)
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write (.safetensors).")
@@ -368,6 +368,8 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
               "are tested, the rest trained on (not speaker-independent; reported as such).")
 @click.option("--per-corpus", is_flag=True, help="Split each corpus on its own (its named or its fraction of "
               "test and validation people).")
+@click.option("--fold", type=(int, int), metavar="K N", help="Cross-validation by people: each corpus without "
+              "named --test-speakers deals its people into N folds and tests fold K (not --test-fraction).")
 @click.option("--neutral", type=click.Choice(EMOTIONS), default=None, help="Map neutral clips to this label "
               "(default: excluded, as in the paper).")
 @click.option("--augment-voices", type=click.IntRange(min=0), default=0, show_default=True,
@@ -394,7 +396,7 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @_quiet_option
 @_verbose_option
 def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, test_speakers, test_fraction,
-          val_speakers, val_fraction, holdout_within, per_corpus, neutral, augment_voices, epoch_faces,
+          val_speakers, val_fraction, holdout_within, per_corpus, fold, neutral, augment_voices, epoch_faces,
           class_balance, face_prior, epochs, batch_size, lr, p_pair, seed, device, cache_dir,
           workers, resume, report_dir, overwrite, quiet, verbose) -> None:
     """Train a model on one or more datasets and save it as a checkpoint."""
@@ -411,10 +413,9 @@ def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, te
                              class_balance=class_balance, face_prior=face_prior),
         split=SplitOptions(protocol=protocol, test_speakers=_csv(test_speakers), test_fraction=test_fraction,
                            val_speakers=_csv(val_speakers), val_fraction=val_fraction,
-                           holdout_within=tuple(holdout_within), per_corpus=per_corpus),
-        neutral=neutral, augment_voices=augment_voices, cache_dir=Path(cache_dir) if cache_dir else None,
-        workers=_workers(workers),
-        resume=resume, report_dir=Path(report_dir) if report_dir else None, overwrite=overwrite)
+                           holdout_within=tuple(holdout_within), per_corpus=per_corpus, fold=fold),
+        neutral=neutral, augment_voices=augment_voices, cache_dir=Path(cache_dir) if cache_dir else None, resume=resume,
+        workers=_workers(workers), report_dir=Path(report_dir) if report_dir else None, overwrite=overwrite)
     hook = None if quiet else RichProgress()
     try:
         outcome = run_training(config, hook) if hook else run_training(config)

@@ -1,8 +1,8 @@
 """Run extraction tasks (some windows of one input each) inline or in a pool of worker processes.
 
-Workers fork from a forkserver that has imported the extraction stack once (torch,
-facenet-pytorch, librosa's feature modules), so each starts in about a second instead of
-importing it all anew; plain fork after torch has started threads is unsafe. Results
+Workers fork from a forkserver that has imported the extraction stack once (`forkserver`:
+torch, facenet-pytorch, librosa's feature modules), so each starts in about a second instead
+of importing it all anew; plain fork after torch has started threads is unsafe. Results
 come back in task order with a bounded number of tasks in flight, so memory stays flat;
 given a `featurise` (the pipeline's, with the model on the CPU), each worker runs the face
 backbone on every window's crops as it makes it, and results carry features, not crops.
@@ -11,7 +11,6 @@ backbone on every window's crops as it makes it, and results carry features, not
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
 import traceback
 from collections import deque
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .audio import use_librosa_cache
+from . import forkserver
 from .constants import FACES_SPEAKER
 from .device import torch_threads
 from .errors import EmoannotateError
@@ -32,10 +31,6 @@ from .records import MediaArrays, Window, WindowInput
 
 log = logging.getLogger("emoannotate")
 
-# Imported once by the forkserver before it forks workers (librosa itself is a lazy stub;
-# these are the parts the features use). Measured in bench/: about 3 s less per worker start.
-WORKER_PRELOAD = ("emoannotate.extract", "emoannotate.featuriser", "facenet_pytorch", "librosa.core.spectrum",
-                  "librosa.core.constantq", "librosa.feature", "scipy.signal")
 TASKS_IN_FLIGHT_PER_WORKER = 2
 MAX_POOL_BREAKS = 3  # pools broken in a row with no task done: workers cannot run here at all
 
@@ -108,9 +103,7 @@ class _Pool:
 
     def __init__(self, workers: int, featurise: Featurise | None = None) -> None:
         self.workers, self.featurise = workers, featurise
-        use_librosa_cache()  # the forkserver imports librosa with this process's environment
-        self.ctx = mp.get_context("forkserver")
-        self.ctx.set_forkserver_preload(list(WORKER_PRELOAD))
+        self.ctx = forkserver.context()
         self.pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:

@@ -22,7 +22,8 @@
 #   rest of each corpus. Neutral is calm everywhere.
 #
 # On 2 cores: the backbone ~45 min; photo features ~20 min the first time (cached); training ~10 min.
-# Deterministic: the same data gives the same weights, bit for bit, on the CPU (2 threads).
+# Deterministic: the same data gives the same weights, bit for bit, on the same kind of CPU (2 threads);
+# another CPU (other oneDNN/MKL kernels) gives a different model (docs/MODEL_CARD.md, Protocol).
 set -euo pipefail
 . "$(dirname "$0")/default_recipe.sh"
 data=${1:-../shared/data}

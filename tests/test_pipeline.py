@@ -178,6 +178,38 @@ def test_worker_process_gives_the_same_results(inline, model, jobs):
     assert hook.advanced == hook.planned_windows
 
 
+def test_a_forkserver_started_early_serves_the_workers(inline, model, jobs):
+    """forkserver.start(), as the command line calls it before importing torch: one server, started once, that the
+    pool's workers then fork from; the rows are the same as in-process."""
+    from multiprocessing import forkserver as mp_forkserver
+
+    from emoannotate import forkserver
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("reads process parents from /proc")
+    forkserver.start()
+    server = mp_forkserver._forkserver._forkserver_pid  # no public way to name it
+    forkserver.start()
+    assert server is not None and mp_forkserver._forkserver._forkserver_pid == server
+    children: set[int] = set()
+
+    class Children(ProgressHook):  # while the workers run: the server's children
+        def advance(self, job, n_windows):
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # after "pid (name)": state, ppid
+                except OSError:
+                    continue
+                if parent == server:
+                    children.add(int(stat.parent.name))
+
+    pooled = list(Annotator(model, RunOptions(workers=1)).annotate(jobs, Children()))
+    assert children  # the workers forked from that server
+    for a, b in zip(inline[0], pooled):
+        assert [(w.window, w.status, w.emotion) for w in a.windows] == [(w.window, w.status, w.emotion)
+                                                                       for w in b.windows]
+
+
 def test_overlapping_hop_and_small_chunks(model, all_media):
     jobs = make_jobs([all_media["wav"]])
     results, _ = run(model, jobs, workers=0, hop_s=0.3, chunk_windows=1, batch_size=2)

@@ -222,3 +222,26 @@ def test_a_corpus_named_whole_for_test_is_held_out_whole_and_the_others_split():
     a_test = {s.speaker for s in split.test if s.dataset == "a"}
     assert 0 < len(a_test) < 6 and not a_test & {s.speaker for s in split.train}
     assert split.description["speaker_independent"] and "b:3" in split.description["test_speakers"]
+
+
+def test_folds_test_every_person_once_and_keep_named_test_people():
+    """--fold K N: each corpus without named test people is dealt into N folds; over K = 1..N every person of it is
+    tested exactly once, never trained or validated on in that fold; a corpus with named test people keeps them."""
+    samples = [Sample(id=f"{c}{p}-{k}", dataset=c, label="anger" if k else "sadness", speaker=f"{c}:{p}",
+                      audio=Path(f"/x/{c}{p}-{k}.wav")) for c in ("a", "b", "f") for p in range(11) for k in range(2)]
+    tested: dict[str, int] = {}
+    for k in range(1, 4):
+        split = make_split(samples, test_speakers=["f:1", "f:2"], val_fraction=0.2, per_corpus=True, fold=(k, 3))
+        test = {s.speaker for s in split.test}
+        assert not test & {s.speaker for s in split.train + split.val}
+        assert {s.speaker for s in split.test if s.dataset == "f"} == {"f:1", "f:2"}
+        assert {s.dataset for s in split.val} == {"a", "b", "f"} and split.description["fold"] == [k, 3]
+        for sp in test - {"f:1", "f:2"}:
+            tested[sp] = tested.get(sp, 0) + 1
+    assert tested == {f"{c}:{p}": 1 for c in ("a", "b") for p in range(11)}
+    assert make_split(samples, per_corpus=True, fold=(2, 3)).test == make_split(samples, per_corpus=True,
+                                                                                fold=(2, 3)).test  # seeded
+    with pytest.raises(DatasetError, match="fewer than 12 folds"):
+        make_split(samples, per_corpus=True, fold=(1, 12))
+    with pytest.raises(DatasetError, match="K from 1 to N"):
+        make_split(samples, fold=(4, 3))

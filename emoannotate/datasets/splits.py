@@ -175,7 +175,8 @@ def family(speaker: str) -> str:
 
 def make_split(samples: Sequence[Sample], *, protocol: str = "speaker", test_speakers: Sequence[str] | None = None,
                test_fraction: float = 0.3, val_speakers: Sequence[str] | None = None, val_fraction: float = 0.15,
-               holdout_within: Sequence[str] = (), seed: int = 0, per_corpus: bool = False) -> Split:
+               holdout_within: Sequence[str] = (), seed: int = 0, per_corpus: bool = False,
+               fold: tuple[int, int] | None = None) -> Split:
     """Split samples for training.
 
     Speakers may be named by shell patterns ("fer2013:PrivateTest-*", "muxspace:*").
@@ -184,6 +185,12 @@ def make_split(samples: Sequence[Sample], *, protocol: str = "speaker", test_spe
     `val_fraction` of its samples, so every corpus has people in test and validation (a
     fraction of the whole would be filled by the largest corpus alone). A family whose every
     speaker is named for test ("london-faces:*") is held out whole: tested across corpora.
+
+    fold (k, n), 1 <= k <= n: instead of `test_fraction`, the people (of each corpus with
+    `per_corpus`) are dealt into n folds (`kfold_by_speaker`, seeded) and fold k is the test;
+    named test speakers still decide for their corpus. Trained once per fold, k = 1..n, a recipe
+    tests every person exactly once, never having trained on or chosen anything with them
+    (leave-one-group-out cross-validation). Validation comes from the other folds, as usual.
 
     protocol "speaker" (default): no speaker in two of train/val/test, except speakers named
     in `holdout_within` rules (SPEAKER:FIELD=VALUE): that speaker's matching samples go to
@@ -194,9 +201,11 @@ def make_split(samples: Sequence[Sample], *, protocol: str = "speaker", test_spe
     samples = list(samples)
     test_speakers = resolve_speakers(test_speakers, samples)
     val_speakers = resolve_speakers(val_speakers, samples)
+    if fold is not None:
+        _check_fold(fold, protocol)
     if per_corpus and protocol == "speaker":
         return _split_per_corpus(samples, test_speakers, test_fraction, val_speakers, val_fraction,
-                                 holdout_within, seed)
+                                 holdout_within, seed, fold)
     desc: dict = {"protocol": protocol, "seed": seed}
     if protocol == "random":
         rest, test = random_split(samples, fraction=test_fraction, seed=seed)
@@ -216,6 +225,8 @@ def make_split(samples: Sequence[Sample], *, protocol: str = "speaker", test_spe
     elif test_speakers:
         known = {s.speaker for s in free}
         rest, test = split_by_speaker(free, [t for t in test_speakers if t in known] or list(test_speakers))
+    elif fold is not None:
+        rest, test = _fold_split(free, fold, seed)
     else:
         rest, test = split_by_speaker(free, test_fraction=test_fraction, seed=seed)
     if not rest:
@@ -233,12 +244,14 @@ def make_split(samples: Sequence[Sample], *, protocol: str = "speaker", test_spe
         train_speakers=sorted({s.speaker for s in train} | pinned_speakers),
         holdout_within=list(holdout_within),
     )
+    if fold is not None:
+        desc["fold"] = list(fold)
     return Split(train + within_train, val, test + within_test, desc)
 
 
 def _split_per_corpus(samples: list[Sample], test_speakers: list[str] | None, test_fraction: float,
                       val_speakers: list[str] | None, val_fraction: float, holdout_within: Sequence[str],
-                      seed: int) -> Split:
+                      seed: int, fold: tuple[int, int] | None = None) -> Split:
     families = sorted({family(s.speaker) for s in samples})
     parts = []
     for name in families:
@@ -252,14 +265,36 @@ def _split_per_corpus(samples: list[Sample], test_speakers: list[str] | None, te
                                               "val_speakers": [], "train_speakers": []}))
             continue
         parts.append(make_split(mine, test_speakers=tests, test_fraction=test_fraction, val_speakers=vals,
-                                val_fraction=val_fraction, holdout_within=rules, seed=seed))
+                                val_fraction=val_fraction, holdout_within=rules, seed=seed,
+                                fold=fold if tests is None else None))
     desc: dict = {"protocol": "speaker", "seed": seed, "per_corpus": True,
                   "speaker_independent": all(p.description["speaker_independent"] for p in parts),
                   "holdout_within": list(holdout_within)}
+    if fold is not None:
+        desc["fold"] = list(fold)
     for key in ("test_speakers", "val_speakers", "train_speakers"):
         desc[key] = sorted({sp for p in parts for sp in p.description[key]}, key=_natural_key)
     return Split([s for p in parts for s in p.train], [s for p in parts for s in p.val],
                  [s for p in parts for s in p.test], desc)
+
+
+def _check_fold(fold: tuple[int, int], protocol: str) -> None:
+    k, n = fold
+    if protocol != "speaker":
+        raise DatasetError("folds are of people: use protocol speaker with fold")
+    if not 1 <= k <= n or n < 2:
+        raise DatasetError(f"fold {k}/{n}: expected K/N with N >= 2 and K from 1 to N")
+
+
+def _fold_split(samples: Sequence[Sample], fold: tuple[int, int], seed: int) -> tuple[list[Sample], list[Sample]]:
+    """(train, test) of fold k of n (1-based); a corpus with fewer than n people cannot be dealt into n folds."""
+    k, n = fold
+    people = len({s.speaker for s in samples})
+    if people < n:
+        corpus = family(samples[0].speaker) if samples else "?"
+        raise DatasetError(f"fold {k}/{n}: {corpus} has {people} people, fewer than {n} folds; use fewer folds "
+                           f"or name its test people")
+    return kfold_by_speaker(samples, n, seed=seed)[k - 1]
 
 
 def _speaker_counts(samples: Sequence[Sample]) -> Counter[str]:

@@ -39,15 +39,19 @@ class SplitOptions:
     val_fraction: float = 0.15
     holdout_within: tuple[str, ...] = ()
     per_corpus: bool = False
+    fold: tuple[int, int] | None = None  # (k, n): test fold k of n of each corpus's people (`make_split`)
 
     def make_split_args(self, seed: int) -> dict:
         """The keyword arguments of `make_split`, as recorded in a checkpoint (JSON types)."""
-        args = dict(protocol=self.protocol, test_speakers=list(self.test_speakers) if self.test_speakers else None,
-                    test_fraction=self.test_fraction,
-                    val_speakers=list(self.val_speakers) if self.val_speakers else None,
-                    val_fraction=self.val_fraction, holdout_within=list(self.holdout_within), seed=seed)
+        args: dict = dict(protocol=self.protocol,
+                          test_speakers=list(self.test_speakers) if self.test_speakers else None,
+                          test_fraction=self.test_fraction,
+                          val_speakers=list(self.val_speakers) if self.val_speakers else None,
+                          val_fraction=self.val_fraction, holdout_within=list(self.holdout_within), seed=seed)
         if self.per_corpus:
             args["per_corpus"] = True
+        if self.fold is not None:
+            args["fold"] = list(self.fold)
         return args
 
 
