@@ -191,20 +191,26 @@ def test_a_forkserver_started_early_serves_the_workers(inline, model, jobs):
     server = mp_forkserver._forkserver._forkserver_pid  # no public way to name it
     forkserver.start()
     assert server is not None and mp_forkserver._forkserver._forkserver_pid == server
-    children: set[int] = set()
 
-    class Children(ProgressHook):  # while the workers run: the server's children
+    def server_children() -> set[int]:
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # after "pid (name)": state, ppid
+            except OSError:
+                continue
+            if parent == server:
+                found.add(int(stat.parent.name))
+        return found
+
+    before, children = server_children(), set()
+
+    class Children(ProgressHook):  # rows come per window (batch_size 1), while the workers run
         def advance(self, job, n_windows):
-            for stat in Path("/proc").glob("[0-9]*/stat"):
-                try:
-                    parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # after "pid (name)": state, ppid
-                except OSError:
-                    continue
-                if parent == server:
-                    children.add(int(stat.parent.name))
+            children.update(server_children())
 
-    pooled = list(Annotator(model, RunOptions(workers=1)).annotate(jobs, Children()))
-    assert children  # the workers forked from that server
+    pooled = list(Annotator(model, RunOptions(workers=1, batch_size=1)).annotate(jobs, Children()))
+    assert children - before  # this run's workers forked from that server
     for a, b in zip(inline[0], pooled):
         assert [(w.window, w.status, w.emotion) for w in a.windows] == [(w.window, w.status, w.emotion)
                                                                        for w in b.windows]
