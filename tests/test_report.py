@@ -87,7 +87,10 @@ def test_the_page_in_headless_chromium(run_dir, tmp_path):
             windows = page.evaluate("emoReport.windows.length")
             assert windows == 3
             assert page.locator("#timeline .emo-mark").count() == windows
-            box = page.locator(".emo-mark[data-i='1']").bounding_box()
+            mark = page.locator(".emo-mark[data-i='1']")
+            mark.wait_for(state="visible")  # laid out: bounding_box() is None before (a flake in a fresh clone)
+            box = mark.bounding_box()
+            assert box is not None
             page.mouse.click(box["x"] + box["width"] / 2, box["y"] + 10)
             page.wait_for_function("Math.abs(document.getElementById('media').currentTime - 3.6) < 0.05")
             assert page.evaluate("emoReport.current") == 1
