@@ -346,7 +346,6 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
 
 
-
 @main.command()
 @click.option("-d", "--data", multiple=True, required=True, help=_DATA_HELP)
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write (.safetensors).")

@@ -7,10 +7,10 @@
 # voice among them; the London set's 102; muxspace's 5,605) are dealt into N groups (seeded, balanced by
 # samples) and group K is held out of training and of every choice (epoch, temperatures: validation
 # people come from the other groups, 15% of each corpus). FER2013 has no person ids: its PrivateTest
-# stays the test in every fold, as in the shipped recipe, and is reported once (fold 1). Over the N folds
+# stays the test in every fold, as in the shipped recipe (its line is the mean of the N models). Over the N folds
 # every person is tested exactly once; scripts/cross_people_summary.py pools their figures.
-# The backbone is the shipped fer-vgg. About 12 min a fold on 2 cores once the features are cached.
-# Writes runs/folds/K/{model.safetensors,report/}; a fold with a report is not trained again.
+# The backbone is the shipped fer-vgg. About 7.5 min a fold on 2 cores once the features are cached.
+# Writes runs/folds/N-K/{model.safetensors,report/}; a fold with a report is not trained again.
 set -euo pipefail
 . "$(dirname "$0")/default_recipe.sh"
 n=${1:-4}
