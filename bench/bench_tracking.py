@@ -1,7 +1,8 @@
-"""Face tracking (MTCNN on key frames 0, 7, 14) against per-frame MTCNN, on real faces.
+"""Face tracking (MTCNN on key frames, by default 0, 7 and 14) against per-frame MTCNN, on real faces.
 
     python bench/bench_tracking.py [CLIPS...]             # default: ../shared/data/ravdess/Actor_05/*.mp4
     python bench/bench_tracking.py --move 128 [CLIPS...]  # the same faces swept to and fro (a camera pan)
+    python bench/bench_tracking.py --key-every 14         # MTCNN on frames 0 and 14 only
 
 Prints the box agreement (IoU) over every frame with a face, how many frames MTCNN searched and
 how many O-Net checked, the detection time per window, and whether the default model's emotion
@@ -23,7 +24,7 @@ import numpy as np
 
 import emoannotate
 from emoannotate import extract
-from emoannotate.faces import FaceDetector, box_iou
+from emoannotate.faces import KEY_FRAME_EVERY, FaceDetector, box_iou
 from emoannotate.media import iter_window_frames, probe
 from emoannotate.windows import plan_windows
 
@@ -64,11 +65,13 @@ def main() -> None:
     ap.add_argument("clips", nargs="*")
     ap.add_argument("--move", type=int, default=0, help="swing the faces this many px either side (default 0)")
     ap.add_argument("--period", type=float, default=2.0, help="seconds of one swing (default 2)")
+    ap.add_argument("--key-every", type=int, default=KEY_FRAME_EVERY,
+                    help=f"the tracker's key frames: every Nth frame and the last (default {KEY_FRAME_EVERY})")
     args = ap.parse_args()
     clips = args.clips or sorted(glob.glob(DEFAULT))
     if not clips:
         sys.exit(f"no clips: give some, or put RAVDESS Actor 05 at {DEFAULT}")
-    full, tracked = FaceDetector(key_every=1), Counting()
+    full, tracked = FaceDetector(key_every=1), Counting(key_every=args.key_every)
     tracked.mtcnn = full.mtcnn
     ious, found, t_full, t_tracked, n = [], [0, 0], 0.0, 0.0, 0
     for f in clips:
@@ -91,7 +94,8 @@ def main() -> None:
     if args.move:
         print(f"faces swung {args.move} px either side every {args.period} s "
               f"(at most {2 * math.pi * args.move / args.period:.0f} px/s)")
-    print(f"tracker: MTCNN searched {tracked.searched} of {n * 15} frames, O-Net passes on {tracked.checked} boxes")
+    print(f"tracker (key frames every {args.key_every}): MTCNN searched {tracked.searched} of {n * 15} frames, "
+          f"O-Net passes on {tracked.checked} boxes")
     print(f"detection per window: per-frame {t_full / n * 1000:.0f} ms, tracked {t_tracked / n * 1000:.0f} ms "
           f"({t_full / t_tracked:.1f}x)")
     if args.move:
