@@ -91,8 +91,8 @@ class Report:
         out["labels"] = list(self.labels)
         if self.intervals is None:
             del out["intervals"]
-        else:
-            out["intervals"] = self.intervals.to_dict()
+        else:  # asdict made it a dict already; its pairs become lists
+            out["intervals"] = {k: list(v) if isinstance(v, tuple) else v for k, v in out["intervals"].items()}
         return out
 
 
@@ -100,10 +100,9 @@ class Report:
 class Intervals:
     """Bootstrap intervals (INTERVAL_LEVEL, percentile method) of a report's accuracy and ECE.
 
-    units: how many independent units were resampled (people, or windows when no person is
-    known), and what they were ("people" or "windows"). Resampling people keeps each person's
-    windows together, so the interval says how much the figure would move with other people
-    like these; with one person it says nothing of that (units == 1: the interval is a point).
+    units: how many were resampled, unit: what ("people", or "windows" when no person is known).
+    A person's windows stay together, so the interval says how far the figure would move with other
+    people like these; with one person it says nothing of that (units == 1: a point).
     """
 
     accuracy: tuple[float, float]
@@ -112,10 +111,6 @@ class Intervals:
     unit: str
     resamples: int
     level: float
-
-    def to_dict(self) -> dict:
-        return {"accuracy": list(self.accuracy), "ece": list(self.ece), "units": self.units, "unit": self.unit,
-                "resamples": self.resamples, "level": self.level}
 
 
 # --- Input checks -----------------------------------------------------------------------
@@ -178,9 +173,9 @@ def _check_labels(labels: Sequence[str], n_classes: int) -> tuple[str, ...]:
     return labels
 
 
-def _check_n_bins(n_bins: int) -> int:
+def _check_n_bins(n_bins: int, name: str = "n_bins") -> int:
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+        raise ValueError(f"{name} must be a positive integer, got {n_bins!r}")
     return int(n_bins)
 
 
@@ -308,21 +303,16 @@ def bootstrap_intervals(probs, targets, groups: Sequence | None = None, *, n_bin
     p = _check_probs(probs)
     n = p.shape[0]
     t = _check_targets(targets, n, p.shape[1])
-    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 1:
-        raise ValueError(f"resamples must be a positive integer, got {resamples!r}")
+    resamples = _check_n_bins(resamples, "resamples")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
-    if groups is None:
-        unit_of, unit = np.arange(n), "windows"
-    else:
-        if len(groups) != n:
-            raise ValueError(f"groups must have one entry per sample ({n}), got {len(groups)}")
-        _, unit_of = np.unique(np.array([str(g) for g in groups]), return_inverse=True)
-        unit = "people"
+    if groups is not None and len(groups) != n:
+        raise ValueError(f"groups must have one entry per sample ({n}), got {len(groups)}")
+    unit = "windows" if groups is None else "people"
+    unit_of = np.arange(n) if groups is None else np.unique([str(g) for g in groups], return_inverse=True)[1]
     n_units = int(unit_of.max()) + 1
     _, idx, conf, correct = _binned(p, t, n_bins)
-    # Per unit: per-bin summed confidence minus summed correctness (G, B), correct count and size (G,).
-    gap = np.zeros((n_units, n_bins))
+    gap = np.zeros((n_units, n_bins))  # per unit and bin: summed confidence less summed correctness
     np.add.at(gap, (unit_of, idx), conf - correct)
     hits = np.bincount(unit_of, weights=correct, minlength=n_units)
     sizes = np.bincount(unit_of, minlength=n_units).astype(np.float64)
@@ -335,12 +325,8 @@ def bootstrap_intervals(probs, targets, groups: Sequence | None = None, *, n_bin
         acc[start:start + k] = (w @ hits) / total
         ece[start:start + k] = np.abs(w @ gap).sum(axis=1) / total
     tail = 100.0 * (1.0 - level) / 2.0
-
-    def span(x: np.ndarray) -> tuple[float, float]:
-        lo, hi = np.percentile(x, [tail, 100.0 - tail])
-        return float(lo), float(hi)
-
-    return Intervals(span(acc), span(ece), n_units, unit, int(resamples), float(level))
+    (a_lo, e_lo), (a_hi, e_hi) = np.percentile(np.stack([acc, ece], axis=1), [tail, 100.0 - tail], axis=0)
+    return Intervals((float(a_lo), float(a_hi)), (float(e_lo), float(e_hi)), n_units, unit, resamples, float(level))
 
 
 # --- Temperature scaling ----------------------------------------------------------------
