@@ -81,7 +81,7 @@ class Report:
     labels: tuple[str, ...]
     ece: float
     nll: float
-    intervals: Intervals | None = None  # bootstrap intervals, when asked for (`evaluate_probs(groups=...)`)
+    intervals: Intervals | None = None  # bootstrap intervals, when asked for (`evaluate_probs(intervals=True)`)
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict: floats, ints, strings and lists only (no "intervals" key without them)."""
@@ -173,10 +173,11 @@ def _check_labels(labels: Sequence[str], n_classes: int) -> tuple[str, ...]:
     return labels
 
 
-def _check_n_bins(n_bins: int, name: str = "n_bins") -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n_bins!r}")
-    return int(n_bins)
+def _check_count(value: int, name: str = "n_bins") -> int:
+    """A positive integer (n_bins, resamples) -> int, or ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 # --- Basic pieces -----------------------------------------------------------------------
@@ -252,7 +253,7 @@ def reliability_bins(probs, targets, *, n_bins: int = N_BINS) -> tuple[Reliabili
     probability of each row, correctness whether its argmax is the target. Returns n_bins
     records over equal-width bins of [0, 1], empty ones included (count 0).
     """
-    n_bins = _check_n_bins(n_bins)
+    n_bins = _check_count(n_bins)
     p = _check_probs(probs)
     t = _check_targets(targets, p.shape[0], p.shape[1])
     edges, conf_sum, acc_sum, counts = _reliability(p, t, n_bins)
@@ -270,7 +271,7 @@ def expected_calibration_error(probs, targets, n_bins: int = N_BINS) -> float:
     probs: (N, C) probabilities; targets: (N,) class indices; n_bins equal-width bins of
     the max-probability confidence. 0 is perfectly calibrated; at most 1.
     """
-    n_bins = _check_n_bins(n_bins)
+    n_bins = _check_count(n_bins)
     p = _check_probs(probs)
     t = _check_targets(targets, p.shape[0], p.shape[1])
     return _ece(p, t, n_bins)
@@ -299,11 +300,11 @@ def bootstrap_intervals(probs, targets, groups: Sequence | None = None, *, n_bin
     interval is the central `level` of the resampled figures. Seeded: the same inputs give the
     same interval. Raises ValueError naming what is wrong with the inputs.
     """
-    n_bins = _check_n_bins(n_bins)
+    n_bins = _check_count(n_bins)
     p = _check_probs(probs)
     n = p.shape[0]
     t = _check_targets(targets, n, p.shape[1])
-    resamples = _check_n_bins(resamples, "resamples")
+    resamples = _check_count(resamples, "resamples")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     if groups is not None and len(groups) != n:
@@ -412,7 +413,7 @@ def evaluate_probs(
     no predictions score 0 where a ratio is undefined; no NaN, no warnings.
     Raises ValueError naming what is wrong with the inputs.
     """
-    n_bins = _check_n_bins(n_bins)
+    n_bins = _check_count(n_bins)
     p = _check_probs(probs)
     n, c = p.shape
     t = _check_targets(targets, n, c)

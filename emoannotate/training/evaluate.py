@@ -117,8 +117,9 @@ def format_reports(reports: dict[str, dict[str, Report]]) -> str:
         parts.append(f"== {group} ==")
         parts.append(format_table(conds))
         parts.append("  ".join(f"{c}: n={r.n} ECE={r.ece:.3f}" for c, r in conds.items()))
-        with_intervals = [(c, r, r.intervals) for c, r in conds.items() if r.intervals is not None]
-        for c, r, iv in with_intervals:
+        for c, r in conds.items():
+            if (iv := r.intervals) is None:
+                continue
             if iv.units < 2:  # one person: resampling people cannot say how another would fare
                 parts.append(f"  {c}: accuracy {100 * r.accuracy:.1f}%, ECE {r.ece:.3f} "
                              f"(one {_ONE.get(iv.unit, iv.unit)}: no interval)")
