@@ -382,6 +382,8 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @click.option("--lr", type=float, default=3e-4, show_default=True)
 @click.option("--p-pair", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Chance to pair a face with another recording's voice of the same label.")
+@click.option("--p-conflict", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Chance to pair an unpaired face with a voice of another label (target: half each).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @_device_option
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
@@ -396,7 +398,7 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @_verbose_option
 def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, test_speakers, test_fraction,
           val_speakers, val_fraction, holdout_within, per_corpus, fold, neutral, augment_voices, epoch_faces,
-          class_balance, face_prior, epochs, batch_size, lr, p_pair, seed, device, cache_dir,
+          class_balance, face_prior, epochs, batch_size, lr, p_pair, p_conflict, seed, device, cache_dir,
           workers, resume, report_dir, overwrite, quiet, verbose) -> None:
     """Train a model on one or more datasets and save it as a checkpoint."""
     from .console import RichProgress, setup_logging
@@ -404,11 +406,10 @@ def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, te
     from .training.fit import TrainOptions
 
     setup_logging(verbose, quiet, default=logging.INFO)
-    config = TrainConfig(
-        data=tuple(data), out=Path(out),
+    config = TrainConfig(data=tuple(data), out=Path(out),
         options=TrainOptions(backbone=backbone, backbone_weights=backbone_weights, epochs=epochs,
-                             batch_size=batch_size, lr=lr, p_pair=p_pair, seed=seed, device=device,
-                             finetune_backbone=finetune_backbone, epoch_faces=epoch_faces,
+                             batch_size=batch_size, lr=lr, p_pair=p_pair, p_conflict=p_conflict, seed=seed,
+                             device=device, finetune_backbone=finetune_backbone, epoch_faces=epoch_faces,
                              class_balance=class_balance, face_prior=face_prior),
         split=SplitOptions(protocol=protocol, test_speakers=_csv(test_speakers), test_fraction=test_fraction,
                            val_speakers=_csv(val_speakers), val_fraction=val_fraction,

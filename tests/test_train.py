@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import wave
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from emoannotate.model.net import EmotionNet, ModelConfig
 from emoannotate.training.batch import TrainItem, predict_items
 from emoannotate.training.cache import FeatureCache, sample_inputs
 from emoannotate.training.commands import deduplicate
-from emoannotate.training.fit import TrainOptions, fit
+from emoannotate.training.fit import TrainOptions, _other_voice, fit
 
 TINY = dict(backbone="tiny", video_channels=(8, 8, 16, 16), audio_channels=(8, 8, 16), fusion_ff=32, hidden=16)
 
@@ -249,3 +250,34 @@ def test_folds_test_every_person_once_and_keep_named_test_people():
         make_split(samples, per_corpus=True, fold=(1, 12))
     with pytest.raises(DatasetError, match="K from 1 to N"):
         make_split(samples, fold=(4, 3))
+
+
+def test_conflicting_pairs_teach_the_fusion_that_either_emotion_is_open():
+    faces = [TrainItem(it.frames, it.mask, None, it.label, f"face:{k}", "synthetic", f"f{k}")
+             for k, it in enumerate(_synthetic_items(60, 0)) if it.has_video]
+    voices = [TrainItem(None, it.mask, it.audio, it.label, f"voice:{k % 4}", "synthetic", f"v{k}")
+              for k, it in enumerate(_synthetic_items(60, 1))]
+    rng = random.Random(0)
+    for _ in range(20):  # another speaker's voice, of another label
+        v = _other_voice(rng, {0: voices[0::3], 1: voices[1::3], 2: voices[2::3]}, faces[0], same_label=False)
+        assert v is not None and v.label != faces[0].label and v.speaker != faces[0].speaker
+
+    def trained(p_conflict: float) -> EmotionNet:  # every face paired: with its label's voices or with others
+        torch.manual_seed(0)
+        model = EmotionNet(ModelConfig(labels=EMOTIONS[:3], **TINY))
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+        fit(model, faces + voices, [], TrainOptions(epochs=15, batch_size=8, lr=3e-3, device="cpu",
+                                                    p_pair=1 - p_conflict, p_conflict=p_conflict))
+        return model
+
+    a = faces[1]
+    b = next(v for v in voices if v.label != a.label)
+    c = next(v for v in voices if v.label == a.label)
+    pairs = [TrainItem(a.frames, a.mask, v.audio, a.label, "a+v", "synthetic", "pair") for v in (b, c)]
+    probs = {p: torch.softmax(torch.from_numpy(predict_items(trained(p), pairs, torch.device("cpu"))), 1)
+             for p in (0.0, 1.0)}
+    split = probs[1.0][0]  # trained on disagreeing pairs: about half each
+    assert min(split[a.label], split[b.label]) > 0.3 and split[a.label] + split[b.label] > 0.85, split
+    assert probs[0.0][0].max() > split.max() + 0.2  # on agreeing pairs: sure of one of them
+    assert probs[1.0][1][a.label] > 0.8  # a face and a voice that agree: sure of it

@@ -28,6 +28,9 @@ class TrainOptions:
     p_drop_video / p_drop_audio: chance, per bimodal sample and epoch, to hide one modality.
     p_pair: chance that a face sample's voice is swapped for another recording's voice of
         the same label (another speaker), which gives the fusion many more bimodal pairs.
+    p_conflict: chance that a face sample not so paired gets a voice of another label instead
+        (another speaker), its target half each label: the fusion learns that a face and a voice
+        that disagree leave either emotion open, instead of trusting whichever it learned to.
     video_repeat: times each face-bearing sample appears per epoch (0 = balance automatically
         against the audio-only samples).
     epoch_faces: with many face samples (photos), how many of them an epoch draws (0 = all);
@@ -47,6 +50,7 @@ class TrainOptions:
     p_drop_video: float = 0.2
     p_drop_audio: float = 0.3
     p_pair: float = 0.5
+    p_conflict: float = 0.0
     video_repeat: int = 0
     patience: int = 12
     seed: int = 0
@@ -155,25 +159,30 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
         total, n = 0.0, 0
         for i in range(0, len(epoch_items), options.batch_size):
             chunk = epoch_items[i:i + options.batch_size]
-            drop_v, drop_a, override = [], [], []
+            drop_v, drop_a, override, voice_labels = [], [], [], []
             for it in chunk:
                 dv = da = False
-                pair = None
+                pair, voice_label = None, it.label
                 if it.has_video and it.has_audio:
                     r = rng.random()
                     pv, pa = options.p_drop_video, options.p_drop_audio
                     dv, da = r < pv, pv <= r < pv + pa
                 if it.has_video and not da and rng.random() < options.p_pair:
-                    others = [o for o in audio_by_label.get(it.label, []) if o.speaker != it.speaker]
-                    if others:
-                        pair = rng.choice(others).audio
-                        dv = False
+                    pair = _other_voice(rng, audio_by_label, it, same_label=True)
+                elif it.has_video and not da and options.p_conflict and rng.random() < options.p_conflict:
+                    pair = _other_voice(rng, audio_by_label, it, same_label=False)
+                if pair is not None:
+                    dv, voice_label = False, pair.label
                 drop_v.append(dv)
                 drop_a.append(da and pair is None)
-                override.append(pair)
+                override.append(None if pair is None else pair.audio)
+                voice_labels.append(voice_label)
             frames, mask, audio, amask, labels = collate(chunk, feature_dim, n_audio, drop_v, drop_a, override)
             logits = logits_of(model, frames, mask, audio, amask, device)
             losses = loss_fn(logits, labels.to(device))
+            voice_targets = torch.tensor(voice_labels)
+            if bool((voice_targets != labels).any()):  # conflicting pairs: half each label
+                losses = 0.5 * (losses + loss_fn(logits, voice_targets.to(device)))
             if class_weights is not None:
                 w = torch.tensor([class_weights[it.has_video][it.label] for it in chunk], device=device)
                 loss = (losses * w).sum() / w.sum()
@@ -214,6 +223,20 @@ def fit(model: EmotionNet, train: Sequence[TrainItem], val: Sequence[TrainItem],
         model.temperature.copy_(torch.tensor(result.temperature))
     model.eval()
     return result
+
+
+def _other_voice(rng: random.Random, audio_by_label: dict[int, list[TrainItem]], face: TrainItem, *,
+                 same_label: bool) -> TrainItem | None:
+    """Another speaker's voice for a face: of the face's label, or of a label drawn among the others."""
+    if same_label:
+        label = face.label
+    else:
+        labels = sorted(k for k in audio_by_label if k != face.label)
+        if not labels:
+            return None
+        label = rng.choice(labels)
+    others = [o for o in audio_by_label.get(label, []) if o.speaker != face.speaker]
+    return rng.choice(others) if others else None
 
 
 def _class_weights(train: Sequence[TrainItem], n_labels: int) -> dict[bool, np.ndarray]:
