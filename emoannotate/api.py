@@ -253,4 +253,4 @@ def _run_fingerprint(net: EmotionNet, options: RunOptions) -> dict[str, Any]:
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return {"emoannotate_version": __version__, "model_sha256": digest.hexdigest(),
             "labels": list(net.config.labels), "hop_s": options.hop_s, "min_window_s": options.min_window_s,
-            "faces": options.faces}
+            "faces": options.faces, "last_window": "reads the file's last window"}

@@ -17,14 +17,23 @@ import numpy as np
 import torch
 
 from . import audio as audio_features
-from .constants import FACE_MODES, FACE_SIZE, FACES_ALL, FACES_LARGEST, FACES_SPEAKER, FRAMES_PER_WINDOW, WINDOW_SECONDS
+from .constants import (
+    FACE_MODES,
+    FACE_SIZE,
+    FACES_ALL,
+    FACES_LARGEST,
+    FACES_SPEAKER,
+    FRAMES_PER_WINDOW,
+    SAMPLE_RATE,
+    WINDOW_SECONDS,
+)
 from .errors import MediaError
 from .faces import FaceDetector, WindowFaces
 from .heap import release_memory
 from .media import iter_audio, iter_frames, probe_source
 from .records import MediaArrays, PersonInput, Window, WindowInput
 from .speaking import choose_speaker, voice_envelope
-from .windows import plan_windows
+from .windows import frame_times, plan_windows
 
 Featurise = Callable[[list[WindowInput]], list[WindowInput]]  # windows -> the same, e.g. crops -> features
 _DETECTORS: dict[str, FaceDetector] = {}  # one MTCNN per process and device
@@ -90,10 +99,11 @@ def find_faces(frames: Sequence[np.ndarray | None], detector: FaceDetector, face
 
 def assemble(window: Window, window_faces: Sequence[WindowFaces], samples: np.ndarray | None, *,
              faces: str = FACES_SPEAKER, job_index: int = 0) -> WindowInput:
-    """A window's model inputs from its faces (`find_faces`) and its samples (mono, SAMPLE_RATE Hz, from the
-    window's start; None without audio): the voice's features, who speaks, and the face to read.
+    """A window's model inputs from its faces (`find_faces`) and its samples (mono, SAMPLE_RATE Hz, from where
+    it reads, `Window.input_start_s`; None without audio): the voice's features, who speaks, and the face to read.
     `extract_windows` and `live` both make every window this way."""
     n = FRAMES_PER_WINDOW
+    samples, window_faces = _own_span(window, samples, window_faces)
     feats = audio_features.window_audio_features(samples) if samples is not None else None  # (181, 156) or None
     people: tuple[PersonInput, ...] = ()
     chosen = 0 if window_faces else None
@@ -114,6 +124,21 @@ def assemble(window: Window, window_faces: Sequence[WindowFaces], samples: np.nd
         people=people,
         speaker=chosen if people else None,
     )
+
+
+def _own_span(window: Window, samples: np.ndarray | None, window_faces: Sequence[WindowFaces]
+              ) -> tuple[np.ndarray | None, Sequence[WindowFaces]]:
+    """A last window that reads the file's last 3.6 s (`Window.reads_from_s`) has a voice only if its own
+    span [start_s, end_s) is not silent, and a face only if one is found at a frame time within it: the
+    part before is the window before's, and a row must not claim what its own span lacks (audio that ends
+    early, a face that leaves)."""
+    lead_s = window.start_s - window.input_start_s
+    if lead_s <= 0:
+        return samples, window_faces
+    if samples is not None and audio_features.is_silent(samples[round(lead_s * SAMPLE_RATE):]):
+        samples = None
+    own = frame_times(window) >= window.start_s
+    return samples, [f for f in window_faces if f.mask[own].any()]
 
 
 def first_window(duration_s: float) -> Window:

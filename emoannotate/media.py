@@ -328,14 +328,14 @@ def iter_window_audio(
 ) -> Iterator[tuple[Window, np.ndarray]]:
     """Yield, for each window in order, its mono samples at `sample_rate`.
 
-    Returns (n,) float32 in [-1, 1] covering [start_s, end_s) of the window; n may be
+    Returns (n,) float32 in [-1, 1] covering [input_start_s, end_s) of the window; n may be
     smaller than the window's length at the end of the stream (the caller pads). The
     audio is resampled by FFmpeg (swresample) while it streams.
     """
     path = path if is_url(path) else Path(path)
     if not windows:
         return
-    starts = [round(w.start_s * sample_rate) for w in windows]
+    starts = [round(w.input_start_s * sample_rate) for w in windows]
     ends = [round(w.end_s * sample_rate) for w in windows]
     chunks: list[np.ndarray] = []
     buf_start = 0  # sample index (at sample_rate) of chunks[0][0]
@@ -348,7 +348,7 @@ def iter_window_audio(
             stream = container.streams.audio[0]
             origin = _media_origin(container)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            first_s = windows[0].start_s
+            first_s = min(w.input_start_s for w in windows)
             if first_s > _SEEK_MIN_S:
                 if stream.time_base is None:
                     raise MediaError(f"{path}: audio stream without a time base, cannot seek")
@@ -460,7 +460,7 @@ def iter_array_audio(arrays: MediaArrays, windows: Sequence[Window], *, sample_r
         raise MediaError(f"{arrays.name}: no audio samples")
     mono = _resample(arrays.audio, arrays.sample_rate, sample_rate)
     for w in windows:
-        yield w, mono[round(w.start_s * sample_rate):round(w.end_s * sample_rate)].copy()
+        yield w, mono[round(w.input_start_s * sample_rate):round(w.end_s * sample_rate)].copy()
 
 
 def _resample(audio: np.ndarray, rate: int, out_rate: int) -> np.ndarray:

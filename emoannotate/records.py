@@ -83,20 +83,29 @@ class MediaInfo:
 
 @dataclass(frozen=True)
 class Window:
-    """One analysis window of a file: [start_s, end_s) in seconds.
+    """One analysis window of a file: [start_s, end_s) in seconds, the span its row covers.
 
-    `partial` marks the last window when it is shorter than WINDOW_SECONDS: its frames
-    are spread over the real span and its audio is zero-padded to the full length.
+    `partial` marks the last window when it is shorter than WINDOW_SECONDS. In a file longer
+    than one window its inputs are the file's last WINDOW_SECONDS (`reads_from_s`, overlapping
+    the window before), so the model reads as much real sound and picture as in any other
+    window; in a shorter file its frames are spread over the real span and its audio is
+    zero-padded to the full length, as the training clips are.
     """
 
     index: int
     start_s: float
     end_s: float
     partial: bool = False
+    reads_from_s: float | None = None  # where its inputs start, when not at start_s
 
     @property
     def duration_s(self) -> float:
         return self.end_s - self.start_s
+
+    @property
+    def input_start_s(self) -> float:
+        """Where the window's frames and samples start: [input_start_s, end_s) is what it reads."""
+        return self.start_s if self.reads_from_s is None else self.reads_from_s
 
 
 @dataclass

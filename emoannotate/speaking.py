@@ -66,12 +66,12 @@ def face_motion(face: WindowFaces) -> np.ndarray:
 def voice_envelope(samples: np.ndarray | None, window: Window, *, n_frames: int = FRAMES_PER_WINDOW,
                    sr: int = SAMPLE_RATE) -> np.ndarray:
     """(n_frames - 1,) float32 RMS of the window's samples between consecutive frame times (0 without
-    audio). `samples` start at the window's start, at `sr` Hz."""
+    audio). `samples` start where the window's inputs do (`Window.input_start_s`), at `sr` Hz."""
     out = np.zeros(n_frames - 1, np.float32)
     if samples is None or samples.size == 0:
         return out
     y = np.asarray(samples, np.float32).reshape(-1)
-    edges = np.round((frame_times(window, n_frames) - window.start_s) * sr).astype(int)
+    edges = np.round((frame_times(window, n_frames) - window.input_start_s) * sr).astype(int)
     for i, (a, b) in enumerate(zip(edges, edges[1:])):
         part = y[max(0, a):max(0, b)]
         out[i] = float(np.sqrt(np.mean(part.astype(np.float64) ** 2))) if part.size else 0.0

@@ -109,11 +109,9 @@ def main() -> None:
 
 
 def _read(path: Path) -> np.ndarray:
-    from emoannotate.media import iter_audio, probe_source
-    from emoannotate.windows import plan_windows
+    from emoannotate.media import read_audio
 
-    info = probe_source(path)
-    return np.concatenate([s for _, s in iter_audio(path, plan_windows(info.duration_s))])
+    return read_audio(path)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from emoannotate.constants import FRAMES_PER_WINDOW, SAMPLE_RATE, WINDOW_SAMPLES
 from emoannotate.datasets import Sample
 from emoannotate.discover import make_jobs
 from emoannotate.executor import run_task
-from emoannotate.extract import extract_clip, extract_windows, first_window
+from emoannotate.extract import assemble, extract_clip, extract_windows, first_window
+from emoannotate.faces import WindowFaces
 from emoannotate.media import iter_audio, iter_frames, probe
 from emoannotate.pipeline import RunOptions, plan
 from emoannotate.records import MediaArrays, Window
 from emoannotate.training.cache import FeatureCache
+from emoannotate.windows import frame_times, plan_windows
 
 
 def _assert_same(a, b):
@@ -73,3 +76,22 @@ def test_arrays_in_memory_read_like_a_file(face_video):
     (_, array_audio), = iter_audio(arrays, windows)
     np.testing.assert_array_equal(array_audio, file_audio)
     assert info.has_video and info.has_audio
+
+
+def test_a_last_window_reading_back_claims_only_what_its_own_span_has():
+    tail = plan_windows(5.0)[-1]  # its row [3.6, 5.0); it reads [1.4, 5.0)
+    own = frame_times(tail) >= tail.start_s
+    n = FRAMES_PER_WINDOW
+    rng = np.random.default_rng(0)
+    voice = (0.1 * rng.standard_normal(WINDOW_SAMPLES)).astype(np.float32)
+
+    def face(mask):
+        return WindowFaces(np.zeros((n, 224, 224, 3), np.uint8), mask, np.full((n, 4), 10.0, np.float32), 1)
+
+    x = assemble(tail, [face(np.ones(n, bool))], voice, faces="largest")
+    assert x.audio is not None and x.face_mask.all()  # face and voice in its own span: all 15 frames read
+    ended = voice.copy()
+    ended[round((tail.start_s - tail.input_start_s) * SAMPLE_RATE):] = 0  # the audio stops before its span
+    gone = ~own  # the face only in frames before its span
+    x = assemble(tail, [face(gone)], ended, faces="largest")
+    assert x.audio is None and x.faces is None and not x.face_mask.any()

@@ -20,7 +20,7 @@ from synth import (
 )
 
 from emoannotate import media
-from emoannotate.constants import FRAMES_PER_WINDOW, SAMPLE_RATE, WINDOW_SAMPLES
+from emoannotate.constants import FRAMES_PER_WINDOW, SAMPLE_RATE, WINDOW_SAMPLES, WINDOW_SECONDS
 from emoannotate.errors import MediaError
 from emoannotate.media import iter_window_audio, iter_window_frames, probe, read_audio
 from emoannotate.records import Window
@@ -223,7 +223,9 @@ def test_audio_of_a_video_is_22050_hz_mono_of_the_window_length(tone_video):
     full, tail = got[0][1], got[1][1]
     assert full.dtype == np.float32 and full.ndim == 1
     assert full.shape == (WINDOW_SAMPLES,)
-    assert tail.size == pytest.approx(0.4 * SAMPLE_RATE, abs=0.01 * SAMPLE_RATE)
+    # the 0.4 s tail reads the file's last 3.6 s: whole, overlapping the window before
+    assert windows[1].partial and windows[1].input_start_s == pytest.approx(MEDIA_SECONDS - WINDOW_SECONDS)
+    assert tail.size == pytest.approx(WINDOW_SAMPLES, abs=0.01 * SAMPLE_RATE)
     # the 44.1 kHz AAC tone comes back at 22,050 Hz: its peak stays at 440 Hz
     assert peak_hz(full) == pytest.approx(TONE_HZ, abs=1.0)
     rms = float(np.sqrt(np.mean(full[SAMPLE_RATE // 10:] ** 2)))
@@ -251,8 +253,8 @@ def test_overlapping_windows_stream_the_same_samples_as_one_read(chirp_m4a, seek
     got = list(iter_window_audio(chirp_m4a, windows))
     assert [w for w, _ in got] == windows
     for window, samples in got:
-        lo, hi = round(window.start_s * SAMPLE_RATE), round(window.end_s * SAMPLE_RATE)
-        assert samples.size == hi - lo
+        lo, hi = round(window.input_start_s * SAMPLE_RATE), round(window.end_s * SAMPLE_RATE)
+        assert samples.size == hi - lo == WINDOW_SAMPLES  # the partial last one too: the file's last 3.6 s
         np.testing.assert_allclose(samples, whole[lo:hi], atol=1e-6)
     assert seeks == []  # the first window starts at 0: no seek
 

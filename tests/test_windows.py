@@ -21,6 +21,20 @@ def test_full_windows_then_partial_tail():
     assert not any(is_too_short(w) for w in windows[:-1])
 
 
+def test_a_last_partial_window_reads_the_files_last_window_and_its_row_keeps_the_tail():
+    windows = plan_windows(9.5)
+    tail = windows[-1]
+    assert (tail.start_s, tail.end_s, tail.partial) == (7.2, 9.5, True)  # the row: what no full window covered
+    assert tail.input_start_s == pytest.approx(9.5 - WINDOW_SECONDS)  # the inputs: the last 3.6 s, real
+    times = frame_times(tail)
+    assert times[0] > tail.input_start_s and times[-1] < tail.end_s
+    np.testing.assert_allclose(np.diff(times), WINDOW_SECONDS / FRAMES_PER_WINDOW)  # spaced as a full window
+    assert all(w.input_start_s == w.start_s for w in windows[:-1])
+    (short,) = plan_windows(3.1)  # no full window before it: padded, as the training clips are
+    assert short.reads_from_s is None and short.input_start_s == 0.0
+    assert plan_windows(10.0, hop_s=1.8)[-1].input_start_s == pytest.approx(10.0 - WINDOW_SECONDS)
+
+
 def test_exact_multiples_have_no_partial_window():
     for n in (1, 2, 5, 10):
         windows = plan_windows(n * WINDOW_SECONDS)
