@@ -97,7 +97,7 @@ def main() -> None:
     if videos:
         rows = [r for f in annotate(videos, args.model, workers=0) for r in f.windows]
         both = [r for r in rows if r.face_emotion is not None and r.voice_emotion is not None]
-        full = [r for r in both if not r.partial]  # a clip's last window, shorter than 3.6 s, is padded
+        full = [r for r in both if not r.partial]  # a clip's last window covers only its tail
         for name, path in (("video, fused", ""), ("video, face only", "face"), ("video, voice only", "voice")):
             out[name] = summary(both, path)
             out[f"{name}, full windows"] = summary(full, path)
