@@ -348,7 +348,7 @@ def iter_window_audio(
             stream = container.streams.audio[0]
             origin = _media_origin(container)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            first_s = min(w.input_start_s for w in windows)
+            first_s = windows[0].input_start_s  # windows come in order, and so do where they read from
             if first_s > _SEEK_MIN_S:
                 if stream.time_base is None:
                     raise MediaError(f"{path}: audio stream without a time base, cannot seek")

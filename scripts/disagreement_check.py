@@ -14,6 +14,7 @@ paths; and its mean confidence against theirs, beside the same figures for pairs
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,24 +32,16 @@ RECIPE = [f"ravdess:{SHARED / 'ravdess-audio'}", f"ravdess-windows:{SHARED / 'ra
 
 
 def disagreeing_pairs(faces: list[TrainItem], voices: list[TrainItem]) -> tuple[list[TrainItem], np.ndarray]:
-    """Each face with a voice of the next label present (cyclically), the k-th face taking the k-th voice;
-    the pairs carry the voice's label, the faces' labels come apart."""
-    by_label: dict[int, list[TrainItem]] = {}
-    for v in voices:
-        by_label.setdefault(v.label, []).append(v)
-    labels = sorted(by_label)
-    out, face_labels, seen = [], [], dict.fromkeys(labels, 0)
+    """Each face with a voice of the next label present (cyclically; `pair_items` with the faces relabelled):
+    the pairs carry the voice's label, the faces' own labels come apart."""
+    labels = sorted({v.label for v in voices if v.has_audio and not v.has_video})
+    shifted, face_labels = [], []
     for f in faces:
         other = [b for b in labels if b != f.label]
-        if not other:
-            continue
-        b = next((x for x in other if x > f.label), other[0])
-        v = by_label[b][seen[b] % len(by_label[b])]
-        seen[b] += 1
-        out.append(TrainItem(f.frames, f.mask, v.audio, v.label, f"{f.speaker}+{v.speaker}", f.dataset,
-                             f"{f.id}+{v.id}", paired=True))
-        face_labels.append(f.label)
-    return out, np.array(face_labels)
+        if other:
+            shifted.append(replace(f, label=next((b for b in other if b > f.label), other[0])))
+            face_labels.append(f.label)
+    return pair_items(shifted, voices), np.array(face_labels)
 
 
 def describe(model, pairs: list[TrainItem], face_labels: np.ndarray, device) -> dict:
