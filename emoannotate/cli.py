@@ -1,9 +1,8 @@
 """The command line: `emoannotate run | train | evaluate | models`. Parses options, calls the library, maps exit codes.
 
-Exit status: 0 everything done; 1 some inputs failed (their rows say why), a worker died and
-was replaced, or an output could not be written after some were; 2 nothing could run (a bad
-option, input, model or output path); 130 / 143 stopped by Ctrl-C / SIGTERM (finished inputs
-are written: `--resume` goes on).
+Exit status: 0 everything done; 1 some inputs failed (their rows say why), a worker died and was replaced,
+or an output could not be written after some were; 2 nothing could run (a bad option, input, model or output
+path); 130 / 143 stopped by Ctrl-C / SIGTERM (finished inputs are written: `--resume` goes on).
 """
 
 from __future__ import annotations
@@ -38,8 +37,7 @@ class _Fatal(click.ClickException):
 
 
 # The library names its options as Python does; on the command line they are flags.
-_FLAGS = {"hop": "--hop", "min_window": "--min-window", "batch_size": "--batch-size", "workers": "--workers",
-          "threads": "--threads"}
+_FLAGS = {name: "--" + name.replace("_", "-") for name in ("hop", "min_window", "batch_size", "workers", "threads")}
 
 
 def _with_flags(message: str) -> str:
@@ -338,7 +336,7 @@ def models_info(name, model_dir, as_json) -> None:
 
 # --- train / evaluate -----------------------------------------------------------------------
 
-_DATA_HELP = ("Dataset as NAME:PATH (ravdess, ravdess-windows, crema-d, enterface, rml, generic, and the face "
+_DATA_HELP = ("Dataset as NAME:PATH (ravdess, ravdess-windows, crema-d, emodb, enterface, rml, generic, and the face "
               "photos fer2013, london-faces, muxspace) or a path whose layout is detected; repeat for several.")
 
 
@@ -377,6 +375,8 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
               help="Face samples drawn per epoch when there are more (photo corpora); 0: all.")
 @click.option("--class-balance", is_flag=True, help="Weight the loss by inverse label frequency.")
 @click.option("--face-prior", is_flag=True, help="Add the FER2013 backbone's head to the logits; learn a correction.")
+@click.option("--fused-distance", type=click.Choice(["fused", "inputs"]), default="fused", show_default=True,
+              help="inputs: a face+voice window as unsure as the less familiar of its face and its voice.")
 @click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=float, default=3e-4, show_default=True)
@@ -398,8 +398,8 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @_verbose_option
 def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, test_speakers, test_fraction,
           val_speakers, val_fraction, holdout_within, per_corpus, fold, neutral, augment_voices, epoch_faces,
-          class_balance, face_prior, epochs, batch_size, lr, p_pair, p_conflict, seed, device, cache_dir,
-          workers, resume, report_dir, overwrite, quiet, verbose) -> None:
+          class_balance, face_prior, fused_distance, epochs, batch_size, lr, p_pair, p_conflict, seed, device,
+          cache_dir, workers, resume, report_dir, overwrite, quiet, verbose) -> None:
     """Train a model on one or more datasets and save it as a checkpoint."""
     from .console import RichProgress, setup_logging
     from .training.commands import SplitOptions, TrainConfig, run_training
@@ -410,7 +410,7 @@ def train(data, out, backbone, backbone_weights, finetune_backbone, protocol, te
         options=TrainOptions(backbone=backbone, backbone_weights=backbone_weights, epochs=epochs,
                              batch_size=batch_size, lr=lr, p_pair=p_pair, p_conflict=p_conflict, seed=seed,
                              device=device, finetune_backbone=finetune_backbone, epoch_faces=epoch_faces,
-                             class_balance=class_balance, face_prior=face_prior),
+                             class_balance=class_balance, face_prior=face_prior, fused_distance=fused_distance),
         split=SplitOptions(protocol=protocol, test_speakers=_csv(test_speakers), test_fraction=test_fraction,
                            val_speakers=_csv(val_speakers), val_fraction=val_fraction,
                            holdout_within=tuple(holdout_within), per_corpus=per_corpus, fold=fold),

@@ -17,7 +17,7 @@ step2_args() {
     -d "fer2013:$photos/fer2013/test"
     -d "muxspace:$photos/muxspace"
     --neutral calm --per-corpus
-    --augment-voices 2 --epoch-faces 1500 --class-balance --face-prior
+    --augment-voices 2 --epoch-faces 1500 --class-balance --face-prior --fused-distance inputs
     --backbone fer-vgg --backbone-weights "$backbone" --epochs 40 --seed 0 --device cpu -j 2
   )
 }

@@ -17,6 +17,7 @@ from emoannotate.datasets import (
     kfold_by_speaker,
     load_crema_d,
     load_dataset,
+    load_emodb,
     load_enterface,
     load_generic,
     load_ravdess,
@@ -181,6 +182,30 @@ def test_crema_d_lfs_pointers_are_reported(tmp_path: Path) -> None:
     pointer.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 9\n")
     with pytest.raises(DatasetError, match="git lfs pull"):
         load_crema_d(tmp_path)
+
+
+# --- EmoDB -------------------------------------------------------------------------------
+
+
+def test_emodb_reads_speaker_sentence_and_german_emotion_letters(tmp_path: Path) -> None:
+    touch(
+        tmp_path,
+        "wav/03a01Fa.wav", "wav/03a01Nc.wav", "wav/16b10Wb.wav", "wav/09a05Ea.wav",
+        "wav/11b03Ld.wav",  # boredom: no label for it
+        "wav/02a01Fa.wav",  # not one of the 10 speakers
+        "lablaut/03a01Fa.lab", "silb/03a01Fa.silb",  # the corpus's label files
+    )
+    samples = load_emodb(tmp_path)
+    assert [(s.id, s.label, s.speaker) for s in samples] == [
+        ("03a01Fa", "happiness", "emodb:03"), ("09a05Ea", "disgust", "emodb:09"),
+        ("16b10Wb", "anger", "emodb:16")]
+    assert (samples[0].statement, samples[0].repetition, samples[0].video) == ("a01", "a", None)
+    assert {s.id: s.label for s in load_emodb(tmp_path, neutral="calm")}["03a01Nc"] == "calm"
+    assert detect_layout(tmp_path) == "emodb"
+    assert load_dataset(f"emo-db:{tmp_path}") == samples
+    touch(tmp_path / "bored", "wav/11b03Ld.wav", "wav/03a01Nc.wav")
+    with pytest.raises(DatasetError, match="boredom.*neutral='calm'"):
+        load_emodb(tmp_path / "bored")
 
 
 # --- eNTERFACE'05 and RML ----------------------------------------------------------------

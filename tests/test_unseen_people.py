@@ -209,3 +209,41 @@ def test_fit_calibration_sets_every_path() -> None:
     temps = fit_calibration(net, items(60, 1), items(30, 2), torch.device("cpu"))
     assert len(temps) == 3 and min(temps) > 0
     assert (net.embed_ref > 0).all() and net.embed_precision.abs().sum() > 0
+
+
+@torch.no_grad()
+def test_fused_distance_inputs_makes_a_window_as_unsure_as_its_least_familiar_input() -> None:
+    import dataclasses
+
+    from emoannotate.training.batch import calibrated_probs
+
+    torch.manual_seed(0)
+    net = EmotionNet(ModelConfig(backbone="tiny")).eval()
+    r = np.random.default_rng(3)
+    items = [TrainItem(torch.from_numpy(r.normal(size=(15, 16)).astype(np.float32)), torch.ones(15, dtype=torch.bool),
+                       torch.from_numpy(r.normal(size=(181, 156)).astype(np.float32)), i, f"s{i}", "x", f"i{i}")
+             for i in range(2)]
+    frames, audio = torch.stack([it.frames for it in items]), torch.stack([it.audio for it in items])
+    mask, amask = torch.ones(2, 15, dtype=torch.bool), torch.ones(2, dtype=torch.bool)
+    voice_emb = net.embed_features(None, torch.zeros_like(mask), audio, amask)
+    # Calibration where every fused window is familiar (term 1), the first voice too, the second far from it.
+    net.temperature[:] = torch.tensor([1.5, 1.0, 2.0])
+    net.embed_ref[:] = torch.tensor([1.0, 0.0, 1.0])  # the face path without a distance term
+    net.embed_mean[2] = voice_emb[0]
+    net.embed_precision[2] = torch.eye(net.config.embed_dim) / float((voice_emb[1] - voice_emb[0]).square().sum()) * 9
+    fused, face, voice = net.predict_modalities_features(frames, mask, audio, amask)
+    net.config = dataclasses.replace(net.config, fused_distance="inputs")
+    fused_in, face_in, voice_in = net.predict_modalities_features(frames, mask, audio, amask)
+    assert torch.equal(face, face_in) and torch.equal(voice, voice_in)  # the single paths do not change
+    assert torch.equal(fused_in.argmax(1), fused.argmax(1))  # nor any answer
+    assert torch.allclose(fused_in[0], fused[0])  # familiar face and voice: as before
+    logits = net.head(net.embed_features(frames, mask, audio, amask))
+    assert torch.allclose(fused[1], torch.softmax(logits[1] / 1.5, dim=0), atol=1e-6)
+    assert torch.allclose(fused_in[1], torch.softmax(logits[1] / (1.5 * 9), dim=0), atol=1e-5)  # its voice's (3/1)^2
+    crops = torch.randint(0, 256, (2, 15, 224, 224, 3), dtype=torch.uint8)  # from crops, as `run` calls it
+    alone_known = net.predict_modalities(crops, mask, audio, amask)[0]
+    assert torch.allclose(net.predict_proba(crops, mask, audio, amask), alone_known)
+    # `evaluate` reads the probabilities `run` gives
+    assert np.allclose(calibrated_probs(net, items, torch.device("cpu"), "bimodal"), fused_in.numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="fused_distance"):
+        ModelConfig(backbone="tiny", fused_distance="nearest")

@@ -9,6 +9,7 @@ Layouts (see each loader's docstring for the details a user may trip over):
     ravdess          Actor_NN/MM-VV-EE-II-SS-RR-AA.mp4|wav|flac
     ravdess-windows  Actor_NN/<trial id>/{faces/NN.jpg, audio.wav}
     crema-d          AudioWAV/AAAA_SSS_EEE_LL.wav, VideoFlash/AAAA_SSS_EEE_LL.flv
+    emodb            wav/SSTTTEV.wav                   (German speech, 10 speakers)
     enterface        subject N/<emotion>/sentence M/sN_xx_M.avi
     rml              sN/[<language>/]<xx><n>.avi      (xx: an di fe ha sa su)
     generic          a CSV of path,label[,speaker], or <emotion>/ or <speaker>/<emotion>/
@@ -20,7 +21,7 @@ Neutral clips: the paper excluded them, and so does every loader by default. Pas
 `neutral="calm"` (or any label of EMOTIONS) to keep them under that label.
 
 Modules: `_common` (Sample, label tables, the shared reader), one per corpus (`ravdess`,
-`crema_d`, `enterface`, `rml`, `generic`), `_layout` (specs, detection, dispatch) and
+`crema_d`, `emodb`, `enterface`, `rml`, `generic`), `_layout` (specs, detection, dispatch) and
 `splits`. Nothing here imports torch or media code.
 """
 
@@ -28,6 +29,8 @@ from ._common import (
     CREMA_D,
     CREMA_D_EMOTIONS,
     DATASET_NAMES,
+    EMODB,
+    EMODB_EMOTIONS,
     EMOTION_CODES,
     ENTERFACE,
     FER2013,
@@ -46,6 +49,7 @@ from ._common import (
 )
 from ._layout import detect_layout, load_dataset, portable_spec
 from .crema_d import CREMA_D_SPEAKERS, load_crema_d
+from .emodb import EMODB_SPEAKERS, load_emodb
 from .enterface import load_enterface
 from .generic import load_generic
 from .ravdess import load_ravdess, load_ravdess_windows
@@ -57,6 +61,9 @@ __all__ = [
     "CREMA_D_EMOTIONS",
     "CREMA_D_SPEAKERS",
     "DATASET_NAMES",
+    "EMODB",
+    "EMODB_EMOTIONS",
+    "EMODB_SPEAKERS",
     "EMOTION_CODES",
     "ENTERFACE",
     "FER2013",
@@ -77,6 +84,7 @@ __all__ = [
     "portable_spec",
     "kfold_by_speaker",
     "load_crema_d",
+    "load_emodb",
     "load_dataset",
     "load_enterface",
     "load_generic",

@@ -15,11 +15,13 @@ from ..discover import walk
 from ..errors import DatasetError
 
 # --- Names -------------------------------------------------------------------------------
-RAVDESS, RAVDESS_WINDOWS, CREMA_D, ENTERFACE, RML, GENERIC = (
-    "ravdess", "ravdess-windows", "crema-d", "enterface", "rml", "generic",
+RAVDESS, RAVDESS_WINDOWS, CREMA_D, EMODB, ENTERFACE, RML, GENERIC = (
+    "ravdess", "ravdess-windows", "crema-d", "emodb", "enterface", "rml", "generic",
 )
 FER2013, LONDON_FACES, MUXSPACE = "fer2013", "london-faces", "muxspace"  # still photographs of faces
-DATASET_NAMES = (RAVDESS, RAVDESS_WINDOWS, CREMA_D, ENTERFACE, RML, GENERIC, FER2013, LONDON_FACES, MUXSPACE)
+DATASET_NAMES = (
+    RAVDESS, RAVDESS_WINDOWS, CREMA_D, EMODB, ENTERFACE, RML, GENERIC, FER2013, LONDON_FACES, MUXSPACE,
+)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 UNKNOWN_SPEAKER = "unknown"
 
@@ -33,6 +35,9 @@ RAVDESS_EMOTIONS = {  # EE field of a RAVDESS file name
 CREMA_D_EMOTIONS = {  # EEE field of a CREMA-D file name
     "ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happiness",
     "NEU": NEUTRAL, "SAD": "sadness",
+}
+EMODB_EMOTIONS = {  # 6th letter of an EmoDB file name (German words); L, Langeweile (boredom), has no label
+    "W": "anger", "F": "happiness", "T": "sadness", "A": "fear", "E": "disgust", "N": NEUTRAL,
 }
 EMOTION_CODES = {  # two-letter codes of eNTERFACE'05 and RML file names
     "an": "anger", "di": "disgust", "fe": "fear", "ha": "happiness", "sa": "sadness",
@@ -169,6 +174,17 @@ class _Reading:
     def folders(self, path: Path) -> tuple[str, ...]:
         """Folder names from the root itself down to `path`'s parent (see `_folders`)."""
         return _folders(self.root, path)
+
+
+def _coded_label(table: dict[str, str], code: str, reading: _Reading, unknown: str) -> str | None:
+    """The label a corpus's emotion code names (neutral as `reading.neutral`), or None, the skip counted."""
+    label = table.get(code)
+    if label == NEUTRAL:
+        label = reading.neutral
+        reading.skipped["neutral"] += reading.neutral is None
+    elif label is None:
+        reading.skipped[unknown] += 1
+    return label
 
 
 # (media file, "video" or "audio", its stem's re.Match of the reader's pattern (None for a

@@ -11,6 +11,7 @@ from ..errors import DatasetError
 from ._common import (
     CREMA_D,
     DATASET_NAMES,
+    EMODB,
     ENTERFACE,
     FER2013,
     GENERIC,
@@ -25,6 +26,7 @@ from ._common import (
     _load_folder,
 )
 from .crema_d import _crema_d
+from .emodb import _emodb
 from .enterface import _enterface
 from .fer2013 import _fer2013
 from .generic import _generic_folder, load_generic
@@ -35,13 +37,14 @@ from .rml import _rml
 
 logger = logging.getLogger(__name__)
 
-_NAME_ALIASES = {"cremad": CREMA_D, "crema": CREMA_D, "enterface05": ENTERFACE, "fer": FER2013,
+_NAME_ALIASES = {"cremad": CREMA_D, "crema": CREMA_D, "emo-db": EMODB, "enterface05": ENTERFACE, "fer": FER2013,
                  "london": LONDON_FACES, "facial-expressions": MUXSPACE}
 
 _BUILDERS: dict[str, Builder] = {
     RAVDESS: _ravdess,
     RAVDESS_WINDOWS: _ravdess_windows,
     CREMA_D: _crema_d,
+    EMODB: _emodb,
     ENTERFACE: _enterface,
     RML: _rml,
     GENERIC: _generic_folder,
@@ -54,7 +57,7 @@ _BUILDERS: dict[str, Builder] = {
 def load_dataset(spec: str | Path, *, neutral: str | None = None) -> list[Sample]:
     """Samples of one dataset named by `"name:path"`, or by a path whose layout is detected.
 
-    Names: ravdess, ravdess-windows, crema-d (or cremad), enterface, rml, generic, and the
+    Names: ravdess, ravdess-windows, crema-d (or cremad), emodb, enterface, rml, generic, and the
     face photographs fer2013, london-faces, muxspace (named, never detected), e.g.
     `ravdess:/data/RAVDESS`, `generic:my.csv`. A bare path is a CSV (generic) or a folder
     whose file names are tried against every corpus above, the generic emotion-folder
@@ -80,7 +83,7 @@ def detect_layout(path: str | Path) -> str:
     root = _check_dir(path)
     files = walk(root)
     found = []
-    for name in (RAVDESS, RAVDESS_WINDOWS, CREMA_D, ENTERFACE, RML):
+    for name in (RAVDESS, RAVDESS_WINDOWS, CREMA_D, EMODB, ENTERFACE, RML):
         try:
             if _BUILDERS[name](root, files, "calm"):  # count neutral clips too
                 found.append(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ._common import CREMA_D, CREMA_D_EMOTIONS, NEUTRAL, Sample, _Clip, _clip_reader, _load_folder, _Reading
+from ._common import CREMA_D, CREMA_D_EMOTIONS, Sample, _Clip, _clip_reader, _coded_label, _load_folder, _Reading
 
 CREMA_D_SPEAKERS = range(1001, 1092)  # actor ids 1001..1091
 _CREMA_D_RE = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{1,2})$", re.IGNORECASE)
@@ -34,12 +34,7 @@ def _parse_crema_d(path: Path, kind: str, match: re.Match[str], reading: _Readin
     if int(actor) not in CREMA_D_SPEAKERS:
         reading.skipped["actor id outside 1001-1091"] += 1
         return None
-    label = CREMA_D_EMOTIONS.get(emotion)
-    if label == NEUTRAL:
-        label = reading.neutral
-        reading.skipped["neutral"] += reading.neutral is None
-    elif label is None:
-        reading.skipped["unknown emotion code"] += 1
+    label = _coded_label(CREMA_D_EMOTIONS, emotion, reading, "unknown emotion code")
     if label is None:
         return None
     fields = {"label": label, "speaker": f"crema-d:{actor}", "intensity": level, "statement": sentence}

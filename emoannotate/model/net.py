@@ -29,6 +29,7 @@ PATHS = ("bimodal", "video", "audio")  # a window's modality path: both, face on
 
 
 FER_BACKBONES = ("minixception", "fer-vgg")  # FerBackbone's networks, both with FER2013's 7-class head
+FUSED_DISTANCES = ("fused", "inputs")  # ModelConfig.fused_distance
 PRIOR_FLOOR = 1e-4  # smallest probability FacePrior takes the log of
 
 
@@ -48,6 +49,10 @@ class ModelConfig:
     window's faces, to the logits through a learned 7 x n_labels map that starts as the label
     correspondence (`FacePrior`), so that the classifier learns a correction to what the backbone
     learned from thousands of people instead of learning expressions again from fewer.
+    fused_distance: how far from training a face+voice window is, for its calibration (`EmotionNet`):
+    "fused", the distance of its fused embedding; "inputs", the larger of that and of the distances
+    of its face alone and its voice alone on their own paths, so that a fused answer is as unsure as
+    its least familiar input (a studio-like fusion of a real voice is not made sure by a familiar face).
     """
 
     backbone: str = "minixception"
@@ -63,8 +68,11 @@ class ModelConfig:
     n_frames: int = FRAMES_PER_WINDOW
     n_audio_features: int = N_AUDIO_FEATURES
     face_prior: bool = False
+    fused_distance: str = "fused"
 
     def __post_init__(self) -> None:
+        if self.fused_distance not in FUSED_DISTANCES:
+            raise ValueError(f"fused_distance {self.fused_distance!r}: one of {', '.join(FUSED_DISTANCES)}")
         if self.video_channels[-1] != self.audio_channels[-1]:
             raise ValueError("the video and audio branches must end with the same width for TFusion")
         if self.face_prior and self.backbone not in FER_BACKBONES:
@@ -223,7 +231,9 @@ class EmotionNet(nn.Module):
     its path (`embed_mean`, `embed_precision`) and embed_ref the 90th percentile of the
     validation windows' distances. Windows unlike anything trained on (a meeting room, where
     the training voices were a studio) are therefore made less certain, instead of keeping
-    the confidence the model has on its own kind of data. All these buffers are set by
+    the confidence the model has on its own kind of data. With `ModelConfig.fused_distance`
+    "inputs", a face+voice window's term is the largest of its own and those of its face alone
+    and its voice alone (its temperature is fitted without them). All these buffers are set by
     `training.fit.fit_calibration`; embed_ref 0 turns the distance term off.
     """
 
@@ -363,12 +373,50 @@ class EmotionNet(nn.Module):
         return self._fused_proba(self._frame_features(faces, face_mask), face_mask, audio, audio_mask)
 
     def _fused_proba(self, feats: torch.Tensor | None, face_mask: torch.Tensor, audio: torch.Tensor | None,
-                     audio_mask: torch.Tensor) -> torch.Tensor:
-        """`predict_proba` from backbone features (B, T, F), each window on the path of what it has."""
+                     audio_mask: torch.Tensor, alone: tuple[torch.Tensor, torch.Tensor] | None = None
+                     ) -> torch.Tensor:
+        """`predict_proba` from backbone features (B, T, F), each window on the path of what it has.
+        `alone`: the distance terms (B,) of each window's face alone and voice alone when already
+        known (`_alone`), for `fused_distance` "inputs"."""
         emb = self.embed_features(feats, face_mask, audio, audio_mask)
         has_video = face_mask.any(dim=1) if feats is not None else torch.zeros_like(audio_mask)
         has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
-        return self.calibrated(self.head(emb), emb, modality_path(has_video, has_audio))
+        path = modality_path(has_video, has_audio)
+        floor = None
+        if self.config.fused_distance == "inputs" and bool((path == 0).any()):
+            if alone is None:
+                (_, far_face), (_, far_voice) = self._alone(feats, face_mask, audio, audio_mask)
+                alone = far_face, far_voice
+            floor = torch.where(path == 0, torch.maximum(*alone), torch.ones_like(alone[0]))
+        return self.calibrated(self.head(emb), emb, path, floor)
+
+    def _alone(self, feats: torch.Tensor | None, face_mask: torch.Tensor, audio: torch.Tensor | None,
+               audio_mask: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """[(calibrated probabilities (B, n_labels), distance term (B,))] of the face alone and of the
+        voice alone, each on its own path; NaN probabilities and term 1 in the rows that lack it."""
+        has_video = face_mask.any(dim=1) if feats is not None else torch.zeros_like(audio_mask)
+        has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
+        out = []
+        for rows, video in ((has_video, True), (has_audio, False)):
+            b = face_mask.shape[0]
+            ref = feats if feats is not None else audio
+            assert ref is not None
+            probs = ref.new_full((b, len(self.config.labels)), float("nan"), dtype=torch.float32)
+            far = torch.ones(b, device=face_mask.device)
+            if bool(rows.any()):
+                n = int(rows.sum())
+                no = torch.zeros(n, dtype=torch.bool, device=face_mask.device)
+                if video:
+                    assert feats is not None
+                    emb_k = self.embed_features(feats[rows], face_mask[rows], None, no)
+                else:
+                    assert audio is not None
+                    emb_k = self.embed_features(None, torch.zeros_like(face_mask[rows]), audio[rows], ~no)
+                path = modality_path(torch.full_like(no, video), torch.full_like(no, not video))
+                probs[rows] = self.calibrated(self.head(emb_k), emb_k, path)
+                far[rows] = self.distance_term(emb_k, path)
+            out.append((probs, far))
+        return out
 
     def predict_modalities(self, faces: torch.Tensor | Sequence[torch.Tensor] | None, face_mask: torch.Tensor,
                            audio: torch.Tensor | None, audio_mask: torch.Tensor
@@ -385,25 +433,9 @@ class EmotionNet(nn.Module):
                                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`predict_modalities` from backbone features (B, T, F) (`face_features` of the crops, zeros where
         face_mask is False), or None without faces."""
-        fused = self._fused_proba(feats, face_mask, audio, audio_mask)
-        has_video = face_mask.any(dim=1) if feats is not None else torch.zeros_like(audio_mask)
-        has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
-        alone = []
-        for rows, video in ((has_video, True), (has_audio, False)):
-            probs = fused.new_full(fused.shape, float("nan"))
-            if bool(rows.any()):
-                n = int(rows.sum())
-                no = torch.zeros(n, dtype=torch.bool, device=face_mask.device)
-                if video:
-                    assert feats is not None
-                    emb_k = self.embed_features(feats[rows], face_mask[rows], None, no)
-                else:
-                    assert audio is not None
-                    emb_k = self.embed_features(None, torch.zeros_like(face_mask[rows]), audio[rows], ~no)
-                path = modality_path(torch.full_like(no, video), torch.full_like(no, not video))
-                probs[rows] = self.calibrated(self.head(emb_k), emb_k, path)
-            alone.append(probs)
-        return fused, alone[0], alone[1]
+        (face, far_face), (voice, far_voice) = self._alone(feats, face_mask, audio, audio_mask)
+        fused = self._fused_proba(feats, face_mask, audio, audio_mask, alone=(far_face, far_voice))
+        return fused, face, voice
 
     def distance(self, emb: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
         """Mahalanobis distance (B,) of embeddings (B, d) from the training windows of their paths (B,)."""
@@ -411,10 +443,17 @@ class EmotionNet(nn.Module):
         d2 = torch.einsum("bi,bij,bj->b", diff, self.embed_precision[path], diff)
         return d2.clamp_min(0).sqrt()
 
-    def calibrated(self, logits: torch.Tensor, emb: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
-        """softmax(logits / (temperature[path] * max(1, (distance / embed_ref[path])^2))), (B, n_labels)."""
-        t = self.temperature[path]
+    def distance_term(self, emb: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
+        """max(1, (distance / embed_ref[path])^2) (B,): 1 on a path without the distance term."""
         ref = self.embed_ref[path]
         far = (self.distance(emb, path) / ref.clamp_min(1e-6)).square().clamp_min(1.0)
-        t = t * torch.where(ref > 0, far, torch.ones_like(far))
-        return torch.softmax(logits.float() / t[:, None], dim=1)
+        return torch.where(ref > 0, far, torch.ones_like(far))
+
+    def calibrated(self, logits: torch.Tensor, emb: torch.Tensor, path: torch.Tensor,
+                   floor: torch.Tensor | None = None) -> torch.Tensor:
+        """softmax(logits / (temperature[path] * distance_term)), (B, n_labels); the term at least `floor` (B,)
+        where given (the inputs' terms, `ModelConfig.fused_distance`)."""
+        far = self.distance_term(emb, path)
+        if floor is not None:
+            far = torch.maximum(far, floor.to(far.dtype))
+        return torch.softmax(logits.float() / (self.temperature[path] * far)[:, None], dim=1)

@@ -175,5 +175,20 @@ def calibrated_probs(model: EmotionNet, items: Sequence[TrainItem], device: torc
     logits, emb = embed_items(model, items, device, use_video=path != "audio", use_audio=path != "video")
     at = model.temperature.device
     index = torch.full((len(items),), PATHS.index(path), dtype=torch.long, device=at)
-    probs = model.calibrated(torch.from_numpy(logits).to(at), torch.from_numpy(emb).to(at), index)
+    floor = inputs_term(model, items, device) if path == "bimodal" and model.config.fused_distance == "inputs" else None
+    probs = model.calibrated(torch.from_numpy(logits).to(at), torch.from_numpy(emb).to(at), index,
+                             None if floor is None else torch.from_numpy(floor).to(at))
     return probs.double().cpu().numpy()
+
+
+@torch.no_grad()
+def inputs_term(model: EmotionNet, items: Sequence[TrainItem], device: torch.device) -> np.ndarray:
+    """The larger of the distance terms (N,) of each face+voice item's face alone and voice alone, each on its
+    own path (`EmotionNet.distance_term`): the floor of its fused term with `fused_distance` "inputs"."""
+    at = model.temperature.device
+    terms = []
+    for path, use_video in (("video", True), ("audio", False)):
+        _, emb = embed_items(model, items, device, use_video=use_video, use_audio=not use_video)
+        index = torch.full((len(items),), PATHS.index(path), dtype=torch.long, device=at)
+        terms.append(model.distance_term(torch.from_numpy(emb).to(at), index).cpu().numpy())
+    return np.maximum(*terms)

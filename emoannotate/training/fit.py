@@ -36,6 +36,8 @@ class TrainOptions:
     epoch_faces: with many face samples (photos), how many of them an epoch draws (0 = all);
         the draw is seeded per epoch, so over the epochs every photo is seen.
     face_prior: add the FER2013 backbone's own head to the logits (`model.net.FacePrior`).
+    fused_distance: "fused" or "inputs": what the face+voice path's distance term reads
+        (`model.net.ModelConfig.fused_distance`).
     class_balance: weight the loss of each label by the inverse of its share of the
         training samples, faces and voices apart (`_class_weights`), so that a corpus full of
         neutral faces does not teach "calm", nor the faces' rare labels the voice.
@@ -60,6 +62,7 @@ class TrainOptions:
     epoch_faces: int = 0
     class_balance: bool = False
     face_prior: bool = False
+    fused_distance: str = "fused"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,7 +85,7 @@ def seed_everything(seed: int) -> None:
 def build_model(options: TrainOptions, labels: Sequence[str]) -> EmotionNet:
     """A fresh network with its backbone's pretrained weights loaded and frozen."""
     config = ModelConfig(backbone=options.backbone, labels=tuple(labels), fusion_layers=options.fusion_layers,
-                         face_prior=options.face_prior)
+                         face_prior=options.face_prior, fused_distance=options.fused_distance)
     model = EmotionNet(config)
     if options.backbone in FER_BACKBONES:
         assert isinstance(model.backbone, FerBackbone)  # build_backbone makes one for these names
@@ -273,6 +276,9 @@ def fit_calibration(model: EmotionNet, train: Sequence[TrainItem], val: Sequence
     the training faces paired with training voices of their label, as in training); the
     DISTANCE_QUANTILE-th percentile of the validation windows' distances as the reference;
     then the temperature that minimises the validation NLL with the distance term applied.
+    With `fused_distance` "inputs" the face+voice temperature is still fitted with the fused term alone:
+    the inputs' terms, applied at prediction, only make windows whose face or voice is unlike training
+    less sure.
     A path without training or validation windows keeps temperature 1 and no distance term.
     """
     temperatures = []
