@@ -33,6 +33,13 @@ FUSED_DISTANCES = ("fused", "inputs")  # ModelConfig.fused_distance
 PRIOR_FLOOR = 1e-4  # smallest probability FacePrior takes the log of
 
 
+def presence(feats: torch.Tensor | None, face_mask: torch.Tensor, audio: torch.Tensor | None,
+             audio_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(has_video, has_audio), (B,) bool each: a face in some frame, a voice; all False without that input."""
+    has_video = face_mask.any(dim=1) if feats is not None else torch.zeros_like(audio_mask)
+    return has_video, audio_mask if audio is not None else torch.zeros_like(has_video)
+
+
 def modality_path(has_video: torch.Tensor, has_audio: torch.Tensor) -> torch.Tensor:
     """Index into PATHS per window (B,): 0 face and voice, 1 face only, 2 voice only."""
     return torch.where(has_video & has_audio, 0, torch.where(has_video, 1, 2))
@@ -336,8 +343,7 @@ class EmotionNet(nn.Module):
                        audio: torch.Tensor | None, audio_mask: torch.Tensor) -> torch.Tensor:
         """Like `embed`, from backbone features (B, T, F)."""
         b = face_mask.shape[0]
-        has_video = face_mask.any(dim=1) if frame_feats is not None else torch.zeros_like(audio_mask)
-        has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
+        has_video, has_audio = presence(frame_feats, face_mask, audio, audio_mask)
         d, t = self.config.d_model, self.config.n_frames
         ref = frame_feats if frame_feats is not None else audio
         if ref is None:
@@ -379,8 +385,7 @@ class EmotionNet(nn.Module):
         `alone`: the distance terms (B,) of each window's face alone and voice alone when already
         known (`_alone`), for `fused_distance` "inputs"."""
         emb = self.embed_features(feats, face_mask, audio, audio_mask)
-        has_video = face_mask.any(dim=1) if feats is not None else torch.zeros_like(audio_mask)
-        has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
+        has_video, has_audio = presence(feats, face_mask, audio, audio_mask)
         path = modality_path(has_video, has_audio)
         floor = None
         if self.config.fused_distance == "inputs" and bool((path == 0).any()):
@@ -394,18 +399,14 @@ class EmotionNet(nn.Module):
                audio_mask: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """[(calibrated probabilities (B, n_labels), distance term (B,))] of the face alone and of the
         voice alone, each on its own path; NaN probabilities and term 1 in the rows that lack it."""
-        has_video = face_mask.any(dim=1) if feats is not None else torch.zeros_like(audio_mask)
-        has_audio = audio_mask if audio is not None else torch.zeros_like(has_video)
+        has_video, has_audio = presence(feats, face_mask, audio, audio_mask)
+        b, dev = face_mask.shape[0], face_mask.device
         out = []
         for rows, video in ((has_video, True), (has_audio, False)):
-            b = face_mask.shape[0]
-            ref = feats if feats is not None else audio
-            assert ref is not None
-            probs = ref.new_full((b, len(self.config.labels)), float("nan"), dtype=torch.float32)
-            far = torch.ones(b, device=face_mask.device)
+            probs = torch.full((b, len(self.config.labels)), float("nan"), device=dev)
+            far = torch.ones(b, device=dev)
             if bool(rows.any()):
-                n = int(rows.sum())
-                no = torch.zeros(n, dtype=torch.bool, device=face_mask.device)
+                no = torch.zeros(int(rows.sum()), dtype=torch.bool, device=dev)
                 if video:
                     assert feats is not None
                     emb_k = self.embed_features(feats[rows], face_mask[rows], None, no)
